@@ -1,0 +1,33 @@
+# spp-lab: `make run` and `make test` are the whole quick start.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+EXP     ?= experiments.yaml
+
+.PHONY: run test lint bench clean-venv
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Reinstall only when the project's dependencies change.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/spp-lab run $(EXP)
+
+test: $(STAMP)
+	$(BIN)/ruff check spp_lab tests benchmarks
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check spp_lab tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,101 @@
+"""The ``spp-lab`` command line. Commands that do not train never import torch.
+
+    spp-lab train [CONFIG.yaml] [dotted.key=value ...]   one run (minutes on a CPU)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from spp_lab.errors import UserError
+
+
+def _schema_help() -> str:
+    """Every switch of the run config with its default and meaning, from the pydantic models."""
+    from pydantic import BaseModel
+
+    from spp_lab.config import RunConfig
+
+    lines = ["config keys (set in CONFIG.yaml or as dotted.key=value):"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}{name}.")
+                continue
+            default = field.get_default(call_default_factory=True)
+            lines.append(f"  {prefix + name:<26} {field.description or ''} [{default!r}]")
+
+    walk(RunConfig, "")
+    return "\n".join(lines)
+
+
+def load_run_config(path: str | None, overrides: Sequence[str]):
+    """A config file (optional) plus dotted overrides, validated."""
+    from spp_lab.config import build_config, parse_override, set_dotted
+    from spp_lab.errors import load_yaml
+
+    tree = load_yaml(path) if path else {}
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, dict):
+        raise UserError(f"{path}: expected a mapping of sections (data, model, train, ...)")
+    for text in overrides:
+        key, value = parse_override(text)
+        set_dotted(tree, key, value)
+    return build_config(tree, source=path or "config")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config, overrides = args.config, list(args.overrides)
+    if config and "=" in config and not config.endswith((".yaml", ".yml")):
+        config, overrides = None, [config, *overrides]
+    cfg = load_run_config(config, overrides)
+    from spp_lab.runs import run_dir, run_id
+    from spp_lab.train import train_run
+
+    rid = run_id(cfg)
+    out = run_dir(cfg, rid)
+    m = train_run(cfg, out)
+    f, b = m["final"], m["best"]
+    print(f"run {rid}: {cfg.model.arch} head={cfg.model.head} · {m['epochs']} epochs · "
+          f"final val top-1 error {f['val_top1_err']:.2f}% (best {b['val_top1_err']:.2f}% at "
+          f"epoch {b['epoch']}) · {m['train_img_per_s']:.0f} img/s · {m['wall_time_s']:.1f} s "
+          f"→ {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spp-lab", description="Ablation studies of spatial pyramid pooling.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser(
+        "train", help="train one model", epilog=_schema_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train one model and write results/<experiment>/runs/<run_id>/: "
+                    "config.yaml, metrics.json, history.csv, log. Example: spp-lab train "
+                    "model.head=pool train.epochs=2")
+    p.add_argument("config", nargs="?", help="run config YAML (optional)")
+    p.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as err:
+        print(f"spp-lab: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spp-lab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""The LightningDataModule: shapes, imagefolder, cifar10, caltech101 behind one config.
+
+Training yields ``image_size`` crops (the paper: random 224 crops of images whose shorter
+side is 256, flipped); validation yields centre crops or, with ``eval_mode: full``, each
+image whole at shorter side ``image_size``, batched by size. ``num_classes`` comes from here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+
+from spp_lab.config import DataConfig
+from spp_lab.data.datasets import PILFolder, scan_folder, shapes_splits, split_by_fraction
+from spp_lab.errors import UserError
+
+
+class SizeBatchSampler(Sampler[list[int]]):
+    """Batches of indices whose images share one (H, W), in a fixed order."""
+
+    def __init__(self, sizes: list[tuple[int, int]], batch_size: int) -> None:
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, size in enumerate(sizes):
+            groups[size].append(i)
+        self.batches = [idx[k : k + batch_size] for _, idx in sorted(groups.items())
+                        for k in range(0, len(idx), batch_size)]
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def _sizes(ds: Dataset) -> list[tuple[int, int]] | None:
+    if isinstance(ds, Subset):
+        inner = _sizes(ds.dataset)
+        return None if inner is None else [inner[i] for i in ds.indices]
+    return getattr(ds, "sizes", None)
+
+
+class SPPDataModule(pl.LightningDataModule):
+    def __init__(self, cfg: DataConfig, train_seed: int = 0) -> None:
+        super().__init__()
+        self.cfg, self.train_seed = cfg, train_seed
+        self.resize = cfg.resize or round(cfg.image_size * 8 / 7)
+        self.train_ds: Dataset | None = None
+        self.val_ds: Dataset | None = None
+        self.classes: list[str] = []
+
+    @property
+    def num_classes(self) -> int:
+        if not self.classes:
+            self.setup()
+        return len(self.classes)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_ds is not None:
+            return
+        c = self.cfg
+        if c.name == "shapes":
+            self.train_ds, self.val_ds, self.classes = shapes_splits(
+                c.image_size, self.resize, c.num_train, c.num_val, c.seed, c.eval_mode,
+                c.flip, self.train_seed)
+        else:
+            self._setup_files()
+
+    def _root(self) -> Path:
+        if not self.cfg.root:
+            raise UserError(f"data.root: required for data.name={self.cfg.name!r}; "
+                            "set it to the dataset folder")
+        root = Path(self.cfg.root).expanduser()
+        if not root.is_dir() and not self.cfg.download:
+            raise UserError(f"data.root: {root} does not exist; put {self.cfg.name} there "
+                            "(or set data.download: true for torchvision's copy)")
+        return root
+
+    def _folder(self, files, labels, train: bool) -> PILFolder:
+        c = self.cfg
+        crop = c.image_size if train or c.eval_mode == "crop" else None
+        resize = self.resize if crop is not None else c.image_size
+        return PILFolder(files, labels, resize=resize, crop=crop, train=train, flip=c.flip,
+                         seed=self.train_seed)
+
+    def _setup_files(self) -> None:
+        c, root = self.cfg, self._root()
+        if c.name == "imagefolder":
+            if (root / "train").is_dir() and (root / "val").is_dir():
+                tf, tl, self.classes = scan_folder(root / "train")
+                vf, vl, _ = scan_folder(root / "val")
+            else:
+                files, labels, self.classes = scan_folder(root)
+                tr, va = split_by_fraction(len(files), c.val_fraction, c.seed)
+                tf, tl = [files[i] for i in tr], [labels[i] for i in tr]
+                vf, vl = [files[i] for i in va], [labels[i] for i in va]
+        else:
+            tf, tl, vf, vl = self._torchvision_files(root)
+        self.train_ds, self.val_ds = self._folder(tf, tl, True), self._folder(vf, vl, False)
+
+    def _torchvision_files(self, root: Path):
+        """cifar10/caltech101 through torchvision, exported once to image files."""
+        from torchvision import datasets
+
+        c = self.cfg
+        cache = root / f"spp_lab_{c.name}"
+        try:
+            if c.name == "cifar10":
+                parts = {s: datasets.CIFAR10(str(root), train=s == "train", download=c.download)
+                         for s in ("train", "val")}
+                self.classes = list(parts["train"].classes)
+            else:
+                full = datasets.Caltech101(str(root), download=c.download)
+                self.classes = list(full.categories)
+                tr, va = split_by_fraction(len(full), c.val_fraction, c.seed)
+                parts = {"train": Subset(full, tr), "val": Subset(full, va)}
+        except RuntimeError as err:
+            raise UserError(f"data.root: {c.name} not found under {root} ({err}); put it there "
+                            "or set data.download: true") from None
+        out = []
+        for split, ds in parts.items():
+            files, labels = [], []
+            for i in range(len(ds)):
+                f = cache / split / f"{i:06d}.png"
+                img, label = ds[i]
+                if not f.exists():
+                    f.parent.mkdir(parents=True, exist_ok=True)
+                    img.convert("RGB").save(f)
+                files.append(f)
+                labels.append(int(label))
+            out += [files, labels]
+        return out
+
+    def set_epoch(self, epoch: int) -> None:
+        for ds in (self.train_ds, getattr(self.train_ds, "dataset", None)):
+            if ds is not None and hasattr(ds, "epoch"):
+                ds.epoch = epoch
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        g = torch.Generator().manual_seed(self.train_seed)
+        return DataLoader(self.train_ds, self.cfg.batch_size, shuffle=True, generator=g,
+                          drop_last=len(self.train_ds) > self.cfg.batch_size,
+                          num_workers=self.cfg.num_workers,
+                          persistent_workers=self.cfg.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        self.setup()
+        sizes = _sizes(self.val_ds)
+        if sizes is not None and len(set(sizes)) > 1:
+            return DataLoader(self.val_ds, batch_sampler=SizeBatchSampler(
+                sizes, self.cfg.batch_size), num_workers=self.cfg.num_workers)
+        return DataLoader(self.val_ds, self.cfg.batch_size, num_workers=self.cfg.num_workers)

@@ -1,0 +1,99 @@
+"""Run identity and self-describing run folders (no torch import).
+
+A run id is a short stable hash of the resolved run config: the same config gives the same
+id on any machine, whatever the key order. Fields that cannot change the numbers (where
+results go, logging, CPU threads, loader workers) are left out of the hash.
+
+Folder ``results/<experiment>/runs/<run_id>/`` holds ``config.yaml``, ``status.json``,
+``metrics.json``, ``history.csv``, ``log.txt`` and ``checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spp_lab.config import RunConfig
+
+_NOT_HASHED = ("experiment", "output_dir", "logging", "train.threads", "data.num_workers")
+
+
+def identity(cfg: RunConfig) -> dict[str, Any]:
+    """The part of the config that defines the computation."""
+    tree = cfg.model_dump(mode="json")
+    for key in _NOT_HASHED:
+        *parents, leaf = key.split(".")
+        node = tree
+        for p in parents:
+            node = node[p]
+        node.pop(leaf, None)
+    return tree
+
+
+def run_id(cfg: RunConfig) -> str:
+    """10 hex digits of the SHA-256 of the canonical JSON of :func:`identity`."""
+    text = json.dumps(identity(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def run_dir(cfg: RunConfig, rid: str | None = None) -> Path:
+    return Path(cfg.output_dir) / cfg.experiment / "runs" / (rid or run_id(cfg))
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomic write: a reader sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def write_config(path: Path, cfg: RunConfig) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+def git_commit(cwd: str | Path = ".") -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict[str, Any]:
+    """Host, Python and package versions, read without importing them."""
+    versions = {}
+    for pkg in ("spp-lab", "torch", "torchvision", "pytorch-lightning", "wandb", "pydantic"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"host": socket.gethostname(), "python": platform.python_version(),
+            "platform": platform.platform(), "git_commit": git_commit(), "versions": versions}

@@ -1,0 +1,139 @@
+"""Train one model from a :class:`RunConfig` into its run folder (Lightning, CPU or GPU).
+
+``train_run`` seeds everything, resumes from ``checkpoints/last.ckpt`` when the folder has
+one, appends one row per epoch to ``history.csv`` as it goes (a crash keeps finished
+epochs), and writes ``metrics.json`` with the final and best values at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+from spp_lab.config import RunConfig
+from spp_lab.data import SPPDataModule
+from spp_lab.module import SPPClassifier
+from spp_lab.errors import UserError
+from spp_lab.runs import write_config, write_json
+
+HISTORY_FIELDS = ("epoch", "train_size", "train_loss", "train_top1_err", "val_loss",
+                  "val_top1_err", "val_top5_err", "lr", "train_img_per_s", "epoch_time_s")
+
+
+class History(Callback):
+    """Appends one row per epoch to ``history.csv`` and reports it to ``on_epoch``."""
+
+    def __init__(self, path: Path, on_epoch: Callable[[dict], None] | None = None) -> None:
+        self.path, self.on_epoch = path, on_epoch
+        self.rows: list[dict[str, Any]] = []
+        self._t0 = self._images = 0.0
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        # Resuming: keep the rows of the epochs the checkpoint already holds.
+        done = trainer.current_epoch
+        if self.path.exists():
+            with self.path.open() as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < done]
+        self._write_all()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._t0, self._images = time.perf_counter(), 0
+        pl_module.sizes_seen.clear()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._images += len(batch[1])
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._train_time = time.perf_counter() - self._t0
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        # Runs after this epoch's validation, so both stages' epoch metrics are in.
+        m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        sizes = sorted(pl_module.sizes_seen)
+        row = {
+            "epoch": trainer.current_epoch,
+            "train_size": "/".join(map(str, sizes)),
+            "train_loss": m.get("train/loss_epoch", m.get("train/loss")),
+            "train_top1_err": m.get("train/top1_err"),
+            "val_loss": m.get("val/loss"),
+            "val_top1_err": m.get("val/top1_err"),
+            "val_top5_err": m.get("val/top5_err"),
+            "lr": trainer.optimizers[0].param_groups[0]["lr"],
+            "train_img_per_s": self._images / max(getattr(self, "_train_time", 0.0), 1e-9),
+            "epoch_time_s": time.perf_counter() - self._t0,
+        }
+        self.rows = [r for r in self.rows if int(r["epoch"]) != row["epoch"]] + [row]
+        self._write_all()
+        if self.on_epoch:
+            self.on_epoch(row)
+
+    def _write_all(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, HISTORY_FIELDS)
+            w.writeheader()
+            w.writerows(self.rows)
+        tmp.replace(self.path)
+
+
+def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -> dict:
+    """``metrics.json``: final (last epoch) and best (lowest val top-1 error) values."""
+    rows = [{k: (float(v) if k != "train_size" and v not in (None, "") else v)
+             for k, v in r.items()} for r in rows]
+    final = rows[-1]
+    best = min(rows, key=lambda r: r["val_top1_err"])
+    speeds = [r["train_img_per_s"] for r in rows[1:]] or [rows[0]["train_img_per_s"]]
+    return {
+        "final": {k: final[k] for k in ("val_top1_err", "val_top5_err", "val_loss",
+                                        "train_loss", "train_top1_err")},
+        "best": {"val_top1_err": best["val_top1_err"], "val_top5_err": best["val_top5_err"],
+                 "epoch": int(best["epoch"])},
+        "epochs": len(rows),
+        "params": sum(p.numel() for p in model.parameters()),
+        "train_img_per_s": sorted(speeds)[len(speeds) // 2],
+        "wall_time_s": wall,
+    }
+
+
+def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None = None,
+              loggers: list | None = None) -> dict[str, Any]:
+    """Train ``cfg`` into folder ``out``; returns (and writes) ``metrics.json``'s content."""
+    t0 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(out / "config.yaml", cfg)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    dm = SPPDataModule(cfg.data, train_seed=cfg.train.seed)
+    try:
+        model = SPPClassifier.from_config(cfg, dm.num_classes)
+    except ValueError as err:  # a switch combination the model cannot build
+        raise UserError(f"config: {err}") from None
+    history = History(out / "history.csv", on_epoch)
+    ckpt = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0,
+                           enable_version_counter=False)
+    trainer = pl.Trainer(
+        max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
+        precision=cfg.train.precision, deterministic=cfg.train.deterministic,
+        limit_train_batches=cfg.train.limit_train_batches,
+        limit_val_batches=cfg.train.limit_val_batches, num_sanity_val_steps=0,
+        logger=loggers or False, callbacks=[history, ckpt], enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=str(out))
+    last = out / "checkpoints" / "last.ckpt"
+    trainer.fit(model, dm, ckpt_path=str(last) if last.exists() else None)
+    if not history.rows:
+        raise RuntimeError("training finished without a validation epoch")
+    metrics = summarize(history.rows, model, time.perf_counter() - t0)
+    metrics["device"] = str(trainer.strategy.root_device)
+    write_json(out / "metrics.json", metrics)
+    return metrics

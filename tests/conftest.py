@@ -1,0 +1,35 @@
+"""Shared fixtures. Training fixtures are session-scoped: each trains once per test run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+# A run small enough to train in a few seconds on 2 cores.
+TINY = [
+    "model.stem=small", "model.width=0.125", "model.batchnorm=true", "model.fc_dim=512",
+    "data.image_size=32", "data.num_train=256", "data.num_val=64", "data.batch_size=64",
+    "train.epochs=2", "train.optimizer=adamw", "train.lr=0.003", "train.threads=1",
+]
+
+
+def spp_lab(*args: str, cwd: Path | None = None, timeout: int = 300,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real console script in a subprocess."""
+    return subprocess.run([str(BIN / "spp-lab"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides() -> list[str]:
+    return list(TINY)

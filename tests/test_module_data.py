@@ -1,0 +1,126 @@
+"""The LightningModule's switches and the data module, with real Lightning loops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+
+from spp_lab.config import DataConfig, build_config
+from spp_lab.data import SPPDataModule
+from spp_lab.data.shapes import CLASSES, make_scenes, render
+from spp_lab.errors import UserError
+from spp_lab.module import SPPClassifier
+
+SMALL = dict(arch="zf5", width=0.125, stem="small", batchnorm=True, fc_dim=64)
+
+
+def record_input_sizes(model: SPPClassifier) -> list[tuple[int, int]]:
+    seen: list[tuple[int, int]] = []
+    model.net.features.register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape[-2:])))
+    return seen
+
+
+def fit(model, dm, epochs: int, batches: int | None = None) -> pl.Trainer:
+    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0,
+                         limit_train_batches=batches, limit_val_batches=1)
+    trainer.fit(model, dm)
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def shapes_dm() -> SPPDataModule:
+    return SPPDataModule(DataConfig(image_size=32, num_train=64, num_val=32, batch_size=16))
+
+
+@pytest.mark.parametrize("schedule,expected", [
+    ("epoch", [32] * 2 + [24] * 2 + [32] * 2),  # the paper: one size per epoch, alternating
+    ("batch", [32, 24] * 3),
+])
+def test_multi_size_training_feeds_each_size(shapes_dm, schedule, expected):
+    model = SPPClassifier(10, **SMALL, image_size=32, sizes=[32, 24], size_schedule=schedule)
+    seen = record_input_sizes(model)
+    model.net.features.train()
+    fit(model, shapes_dm, epochs=3, batches=2)
+    train_sizes = [s[0] for s, training in zip(seen, _train_flags(seen, 3, 2, 1))
+                   if training]
+    assert train_sizes == expected
+    assert all(h == w for h, w in seen)
+
+
+def _train_flags(seen, epochs, train_batches, val_batches):
+    """Each epoch runs its train batches, then its validation batches."""
+    flags = ([True] * train_batches + [False] * val_batches) * epochs
+    assert len(flags) == len(seen)
+    return flags
+
+
+def test_random_schedule_draws_one_size_per_epoch_in_range():
+    model = SPPClassifier(10, **SMALL, image_size=32, sizes=[20, 32], size_schedule="random")
+    drawn = [model.train_size(0, epoch) for epoch in range(12)]
+    assert set(drawn) <= set(range(20, 33)) and len(set(drawn)) > 3
+    assert all(model.train_size(b, 5) == drawn[5] for b in range(4))  # fixed within an epoch
+
+
+def test_full_image_evaluation_batches_by_size():
+    dm = SPPDataModule(DataConfig(image_size=32, num_train=32, num_val=48, batch_size=8,
+                                  eval_mode="full"))
+    model = SPPClassifier(dm.num_classes, **SMALL, image_size=32)
+    seen = record_input_sizes(model)
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False)
+    out = trainer.validate(model, dm, verbose=False)
+    assert {(32, 43), (32, 32), (43, 32)} <= set(seen)  # 3:4, 1:1 and 4:3 images, whole
+    assert 0 <= out[0]["val/top1_err"] <= 100
+
+
+def test_shapes_is_deterministic_and_resolution_independent():
+    a, b = make_scenes(20, seed=3), make_scenes(20, seed=3)
+    assert torch.equal(torch.stack(render(a, 24, crop=24)), torch.stack(render(b, 24, crop=24)))
+    assert not torch.equal(make_scenes(20, 4).labels, a.labels)
+    big = render(a, 96)
+    assert {tuple(t.shape[1:]) for t in big} <= {(96, 128), (96, 96), (128, 96)}
+    assert len(CLASSES) == 10 and len(set(make_scenes(500).labels.tolist())) == 10
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("imgs")
+    g = torch.Generator().manual_seed(0)
+    for k, cls in enumerate(["cat", "dog", "eel"]):
+        (root / cls).mkdir()
+        for i in range(6):
+            w, h = 40 + 8 * i, 48 + 4 * k
+            arr = torch.randint(0, 255, (h, w, 3), generator=g, dtype=torch.uint8).numpy()
+            Image.fromarray(arr).save(root / cls / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("mode", ["crop", "full"])
+def test_imagefolder_splits_crops_and_full_views(image_folder, mode):
+    dm = SPPDataModule(DataConfig(name="imagefolder", root=str(image_folder), image_size=32,
+                                  val_fraction=0.34, batch_size=4, eval_mode=mode))
+    assert dm.num_classes == 3 and len(dm.train_ds) + len(dm.val_ds) == 18
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.uint8
+    shapes = {tuple(x.shape[-2:]) for x, _ in dm.val_dataloader()}
+    assert shapes == {(32, 32)} if mode == "crop" else len(shapes) > 1
+    assert all(min(s) == 32 for s in shapes)
+
+
+def test_missing_dataset_root_is_a_user_error(tmp_path):
+    dm = SPPDataModule(DataConfig(name="cifar10", root=str(tmp_path / "nowhere")))
+    with pytest.raises(UserError, match="does not exist; put cifar10 there"):
+        dm.setup()
+    with pytest.raises(UserError, match="data.root: required"):
+        SPPDataModule(DataConfig(name="imagefolder")).setup()
+
+
+def test_pool_head_refuses_multi_size_in_config():
+    with pytest.raises(UserError, match="fixed-size"):
+        build_config({"model": {"head": "pool"}, "train": {"sizes": [64, 48]}})
