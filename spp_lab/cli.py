@@ -1,6 +1,8 @@
 """The ``spp-lab`` command line. Commands that do not train never import torch.
 
     spp-lab train [CONFIG.yaml] [dotted.key=value ...]   one run (minutes on a CPU)
+    spp-lab ls FILE [--json]                             the jobs of an experiment (<1 s)
+    spp-lab run FILE [--smoke] [--only EXPR] ...         run what is not done yet
 """
 
 from __future__ import annotations
@@ -81,7 +83,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="run config YAML (optional)")
     p.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ls", help="list an experiment's jobs and their status (no torch)")
+    p.add_argument("file", help="experiment YAML")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--only", action="append", default=[], metavar="EXPR",
+                   help="select jobs: key=value[,key=value] (repeatable; any may match)")
+    p.add_argument("--smoke", action="store_true", help="list the --smoke variant")
+    p.set_defaults(func=_lazy("spp_lab.runner.commands", "cmd_ls"))
+
+    p = sub.add_parser("run", help="run every job not done yet (rerun = resume)",
+                       description="Runs the jobs of an experiment file; a rerun skips done "
+                                   "jobs and resumes interrupted ones from their checkpoint.")
+    p.add_argument("file", help="experiment YAML")
+    p.add_argument("--retry-failed", action="store_true", help="rerun failed jobs too")
+    p.add_argument("--force", action="store_true", help="rerun done jobs from scratch")
+    p.add_argument("--only", action="append", default=[], metavar="EXPR",
+                   help="select jobs: key=value[,key=value] (repeatable; any may match)")
+    p.add_argument("--smoke", action="store_true",
+                   help="a few batches per job into results/<name>-smoke/ (seconds)")
+    p.add_argument("--dry-run", action="store_true", help="list what would run")
+    p.add_argument("--workers", type=int, help="CPU jobs at once (default: cores/2)")
+    p.add_argument("--gpus", help="GPU ids to use, e.g. 0,1 (default: all visible)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local")
+    p.add_argument("--address", help="Ray cluster address (default: a local instance)")
+    p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    p.set_defaults(func=_lazy("spp_lab.runner.commands", "cmd_run"))
     return parser
+
+
+def _lazy(module: str, name: str):
+    """A command function imported only when that command runs."""
+
+    def call(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(args)
+
+    return call
 
 
 def main(argv: Sequence[str] | None = None) -> int:

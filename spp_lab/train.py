@@ -20,8 +20,8 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from spp_lab.config import RunConfig
 from spp_lab.data import SPPDataModule
-from spp_lab.module import SPPClassifier
 from spp_lab.errors import UserError
+from spp_lab.module import SPPClassifier
 from spp_lab.runs import write_config, write_json
 
 HISTORY_FIELDS = ("epoch", "train_size", "train_loss", "train_top1_err", "val_loss",
@@ -31,8 +31,9 @@ HISTORY_FIELDS = ("epoch", "train_size", "train_loss", "train_top1_err", "val_lo
 class History(Callback):
     """Appends one row per epoch to ``history.csv`` and reports it to ``on_epoch``."""
 
-    def __init__(self, path: Path, on_epoch: Callable[[dict], None] | None = None) -> None:
-        self.path, self.on_epoch = path, on_epoch
+    def __init__(self, path: Path, on_epoch: Callable[[dict], None] | None = None,
+                 first_step: Callable[[], None] | None = None) -> None:
+        self.path, self.on_epoch, self.first_step = path, on_epoch, first_step
         self.rows: list[dict[str, Any]] = []
         self._t0 = self._images = 0.0
 
@@ -47,6 +48,11 @@ class History(Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._t0, self._images = time.perf_counter(), 0
         pl_module.sizes_seen.clear()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.first_step is not None:
+            self.first_step()
+            self.first_step = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._images += len(batch[1])
@@ -104,7 +110,8 @@ def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -
 
 
 def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None = None,
-              loggers: list | None = None) -> dict[str, Any]:
+              loggers: list | None = None,
+              first_step: Callable[[], None] | None = None) -> dict[str, Any]:
     """Train ``cfg`` into folder ``out``; returns (and writes) ``metrics.json``'s content."""
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +126,7 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
         model = SPPClassifier.from_config(cfg, dm.num_classes)
     except ValueError as err:  # a switch combination the model cannot build
         raise UserError(f"config: {err}") from None
-    history = History(out / "history.csv", on_epoch)
+    history = History(out / "history.csv", on_epoch, first_step)
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0,
                            enable_version_counter=False)
     trainer = pl.Trainer(

@@ -27,7 +27,6 @@ from torch import Tensor
 
 from spp_lab.layers.bins import adaptive_edges, edges, paper_window
 
-
 # Above glibc's largest mmap threshold (32 MiB) every new tensor is a fresh mapping whose pages
 # fault on first touch, and a channels-last copy costs more than the faster kernel saves
 # (benchmarks/bench_spp.py, 24×24 maps).

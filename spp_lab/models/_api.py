@@ -32,5 +32,6 @@ def get_model(name: str, **kwargs: Any) -> Any:
     try:
         builder = _MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(list_models())}")
+        raise ValueError(
+            f"unknown model {name!r}; valid models: {', '.join(list_models())}") from None
     return builder(**kwargs)

@@ -1,0 +1,1 @@
+"""The grid runner: experiment files → jobs → local or Ray execution, resumable."""

@@ -1,0 +1,99 @@
+"""Live progress of a grid: a rich table on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from spp_lab.runs import read_json
+
+
+def describe(job: Any) -> str:
+    vals = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in dict(job.cell).items())
+    return f"{job.condition}" + (f" · {vals}" if vals else "") + f" · seed {job.seed}"
+
+
+class Progress:
+    def __init__(self, stream=sys.stdout, live: bool | None = None) -> None:
+        self.stream = stream
+        self.live_mode = bool(stream and stream.isatty()) if live is None else live
+        self.running: dict[str, tuple[Any, Path, float]] = {}
+        self.counts = {"done": 0, "failed": 0, "other": 0}
+        self.total, self.durations, self._seen = 0, [], {}
+        self._live = None
+
+    def _print(self, text: str) -> None:
+        if self.stream is None:
+            return
+        if self._live is not None:
+            self._live.console.print(text)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def start(self, jobs: list) -> None:
+        self.total, self.t0 = len(jobs), time.time()
+        if self.live_mode and self.stream is not None:
+            from rich.live import Live
+
+            self._live = Live(self._table(), refresh_per_second=2, transient=True)
+            self._live.start()
+
+    def begin(self, job: Any, run_dir: Path) -> None:
+        self.running[job.run_id] = (job, run_dir, time.time())
+        if not self.live_mode:
+            self._print(f"start  {job.run_id}  {describe(job)}")
+
+    def finish(self, job: Any, what: str) -> None:
+        started = self.running.pop(job.run_id, (None, None, None))[2]
+        if started is not None and what == "done":
+            self.durations.append(time.time() - started)
+        key = what if what in ("done", "failed") else "other"
+        self.counts[key] += 1
+        metrics = read_json(Path(job.config.output_dir) / job.config.experiment / "runs" /
+                            job.run_id / "metrics.json") if what == "done" else None
+        tail = f" · val top-1 err {metrics['final']['val_top1_err']:.2f}%" if metrics else ""
+        self._print(f"{what:<6} {job.run_id}  {describe(job)}{tail}  [{self._summary()}]")
+
+    def _eta(self) -> str:
+        left = self.total - sum(self.counts.values())
+        if not self.durations or left <= 0:
+            return "?"
+        par = max(1, len(self.running))
+        secs = sum(self.durations) / len(self.durations) * left / par
+        return f"{secs / 60:.1f} min"
+
+    def _summary(self) -> str:
+        c = self.counts
+        return (f"{c['done']}/{self.total} done, {c['failed']} failed, "
+                f"{len(self.running)} running, ETA {self._eta()}")
+
+    def _table(self):
+        from rich.table import Table
+
+        table = Table(title=f"spp-lab · {self._summary()}", expand=False)
+        for col in ("run", "job", "epoch", "val top-1 err %", "elapsed"):
+            table.add_column(col)
+        for rid, (job, rdir, t0) in self.running.items():
+            p = read_json(rdir / "progress.json") or {}
+            err = p.get("val_top1_err")
+            table.add_row(rid, describe(job), f"{p.get('epoch', 0)}/{p.get('epochs', '?')}",
+                          "" if err is None else f"{err:.2f}", f"{time.time() - t0:.0f} s")
+        return table
+
+    def refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+            return
+        for rid, (_, rdir, _) in self.running.items():
+            p = read_json(rdir / "progress.json") or {}
+            if p.get("epoch") and self._seen.get(rid) != p["epoch"]:
+                self._seen[rid] = p["epoch"]
+                self._print(f"epoch  {rid}  {p['epoch']}/{p['epochs']} · val top-1 err "
+                            f"{p['val_top1_err']:.2f}%")
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
