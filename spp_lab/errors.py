@@ -48,7 +48,7 @@ def format_loc(loc: tuple, prefix: str = "") -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{part}" if out and not out.endswith("→") else str(part)
     return out or "(top level)"
 
 

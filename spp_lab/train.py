@@ -37,13 +37,16 @@ class History(Callback):
         self.rows: list[dict[str, Any]] = []
         self._t0 = self._images = 0.0
 
-    def on_fit_start(self, trainer, pl_module) -> None:
-        # Resuming: keep the rows of the epochs the checkpoint already holds.
-        done = trainer.current_epoch
+    def load(self, done_epochs: int) -> None:
+        """Resuming: keep the rows of the epochs the checkpoint already holds."""
+        self.rows = []
         if self.path.exists():
             with self.path.open() as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < done]
+                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < done_epochs]
         self._write_all()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.load(trainer.current_epoch)  # after the checkpoint has been restored
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._t0, self._images = time.perf_counter(), 0
@@ -137,6 +140,9 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
         logger=loggers or False, callbacks=[history, ckpt], enable_progress_bar=False,
         enable_model_summary=False, default_root_dir=str(out))
     last = out / "checkpoints" / "last.ckpt"
+    if last.exists():
+        done = torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1
+        history.load(done)
     trainer.fit(model, dm, ckpt_path=str(last) if last.exists() else None)
     if not history.rows:
         raise RuntimeError("training finished without a validation epoch")

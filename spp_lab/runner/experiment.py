@@ -21,7 +21,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from spp_lab.config import RunConfig, flatten, set_dotted
 from spp_lab.errors import UserError, format_validation_error, load_yaml
@@ -58,6 +58,7 @@ class ExperimentFile(BaseModel):
     workers: int | None = Field(None, ge=1, description="CPU jobs at once (default: cores/2)")
     jobs_per_gpu: int = Field(1, ge=1, description="jobs sharing one GPU")
     retries: int = Field(1, ge=0, description="extra attempts for a failed job")
+    _source: str = PrivateAttr("experiment")
 
 
 @dataclass
@@ -121,15 +122,18 @@ def load_experiment(path: str) -> ExperimentFile:
             if not isinstance(v, list):
                 raise UserError(f"{path}: {key}.{k}: expected a list of values, got {v!r}")
     try:
-        return ExperimentFile.model_validate(raw)
+        exp = ExperimentFile.model_validate(raw)
     except ValidationError as err:
         raise UserError(format_validation_error(err, ExperimentFile, source=path)) from None
+    exp._source = str(path)
+    return exp
 
 
-def expand(exp: ExperimentFile, src: str = "experiment") -> list[Job]:
+def expand(exp: ExperimentFile, src: str | None = None) -> list[Job]:
     """Every job of the experiment, in order: cell (grid × zip) × condition × seed."""
+    src = src or exp._source
     base = exp.base
-    base_cfg = _validate({**base, "experiment": exp.name}, "base.", src)
+    base_cfg = _validate({**base, "experiment": exp.name}, "base", src)
     base_tree = base_cfg.model_dump(mode="json")
     zip_len = {len(v) for v in exp.zip.values()}
     if len(zip_len) > 1:
@@ -189,8 +193,9 @@ def expand(exp: ExperimentFile, src: str = "experiment") -> list[Job]:
 def _matches(rule: dict[str, Any], flat: dict[str, Any], condition: str, seed: int) -> bool:
     for key, want in rule.items():
         have = condition if key == "condition" else seed if key == "seed" else flat.get(key)
-        options = want if isinstance(want, list) and not isinstance(have, list) else [want]
-        if have not in options:
+        # A list matches any of its items; for list-valued keys, the list itself also matches.
+        options = want if isinstance(want, list) else [want]
+        if have not in options and have != want:
             return False
     return True
 
@@ -202,4 +207,6 @@ def smoke(exp: ExperimentFile) -> ExperimentFile:
     data = base.setdefault("data", {})
     data["num_train"] = min(int(data.get("num_train", 4000)), 64)
     data["num_val"] = min(int(data.get("num_val", 1000)), 32)
-    return exp.model_copy(update={"name": f"{exp.name}-smoke", "base": base})
+    out = exp.model_copy(update={"name": f"{exp.name}-smoke", "base": base})
+    out._source = exp._source
+    return out

@@ -87,7 +87,7 @@ class LocalExecutor:
         return {"config": cfg.model_dump(mode="json"), "run_dir": str(run_dir(cfg, job.run_id)),
                 "run_id": job.run_id, "condition": job.condition, "seed": job.seed,
                 "attempt": attempt, "gpu": gpu, "threads": self.threads,
-                "dispatched_at": time.time()}
+                "dispatched_at": time.time(), "runner_pid": os.getpid()}
 
     def _run(self, jobs: list[Job]) -> Outcome:
         ctx, out = _context(), Outcome()

@@ -6,10 +6,10 @@ Exit codes: 0 done, 1 failed, 3 busy (another process holds the job), 4 interrup
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -19,7 +19,7 @@ import pytorch_lightning  # noqa: F401  (preload)
 import torch
 
 from spp_lab.config import RunConfig
-from spp_lab.runner.store import JobLock, update_status
+from spp_lab.runner.store import JobLock, job_state, update_status
 from spp_lab.runs import environment, now, write_json
 from spp_lab.train import train_run
 
@@ -34,12 +34,19 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGTERM this job when the process that forked it (the forkserver) exits."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+def _die_with_runner(runner_pid: int) -> None:
+    """SIGTERM this job when its runner is gone (even after a SIGKILL of the runner)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(runner_pid, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, daemon=True, name="runner-watch").start()
 
 
 def _log_tail(path: Path, lines: int = 30) -> str:
@@ -51,7 +58,7 @@ def _log_tail(path: Path, lines: int = 30) -> str:
 
 def run_job(spec: dict[str, Any]) -> None:
     """Entry point of a job process; ``spec`` holds the config dict, run dir, device, ..."""
-    _die_with_parent()
+    _die_with_runner(spec["runner_pid"])
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGINT, _raise_interrupted)
     run_dir = Path(spec["run_dir"])
@@ -70,6 +77,9 @@ def execute(spec: dict[str, Any]) -> int:
     run_dir = Path(spec["run_dir"])
     lock = JobLock(run_dir)
     if not lock.acquire():
+        return EXIT_BUSY
+    if job_state(run_dir) == "done" and not spec.get("force"):
+        lock.release()  # another runner finished it between our check and our lock
         return EXIT_BUSY
     try:
         return _run_locked(spec, run_dir)

@@ -1,0 +1,130 @@
+"""Experiment files → jobs: exact counts and ids, and one clear message per bad file."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+
+import pytest
+
+from spp_lab.errors import UserError
+from spp_lab.runner.commands import parse_only, select
+from spp_lab.runner.experiment import expand, load_experiment
+from tests.conftest import spp_lab
+
+GOOD = """
+name: grid
+base: {model: {stem: small, width: 0.125}, data: {image_size: 32}}
+grid:
+  model.arch: [zf5, overfeat5, convnet5]
+  model.levels: [[4, 2, 1], [6, 3, 2, 1]]
+zip:
+  model.width: [0.125, 0.25]
+  data.batch_size: [64, 32]
+conditions:
+  no SPP: {model.head: pool}
+  SPP: {model.head: spp}
+seeds: [0, 1, 2]
+exclude:
+  - {model.arch: convnet5, condition: no SPP}
+  - {model.levels: [[4, 2, 1]], seed: 2}
+report: {baseline: no SPP}
+"""
+
+
+def write(tmp_path, text: str, name: str = "exp.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_expansion_counts_and_order(tmp_path):
+    jobs = expand(load_experiment(write(tmp_path, GOOD)))
+    # 3 archs × 2 level sets × 2 zip rows × 2 conditions × 3 seeds = 72,
+    # minus convnet5 no-SPP (2 levels × 2 zip × 3 seeds = 12), minus levels [4,2,1] at seed 2
+    # (3 archs × 2 zip × 2 conditions = 12, of which 2 were already gone) = 72 - 12 - 10 = 50.
+    assert len(jobs) == 50
+    assert len({j.run_id for j in jobs}) == 50
+    # First cell (zf5, levels [4,2,1], width 0.125): seed 2 is excluded there.
+    assert [(j.condition, j.seed) for j in jobs[:4]] == [("no SPP", 0), ("no SPP", 1),
+                                                         ("SPP", 0), ("SPP", 1)]
+    assert jobs[0].values == {"model.arch": "zf5", "model.levels": [4, 2, 1],
+                              "model.width": 0.125, "data.batch_size": 64, "model.head": "pool"}
+    assert {j.config.train.seed for j in jobs} == {0, 1, 2}
+    assert all(j.config.experiment == "grid" for j in jobs)
+    assert not any(j.config.model.arch == "convnet5" and j.condition == "no SPP" for j in jobs)
+
+
+def test_run_id_is_stable_across_key_order_and_machines(tmp_path):
+    a = expand(load_experiment(write(tmp_path, GOOD, "a.yaml")))
+    reordered = GOOD.replace("base: {model: {stem: small, width: 0.125}, data: {image_size: 32}}",
+                             "base: {data: {image_size: 32}, model: {width: 0.125, stem: small}}")
+    b = expand(load_experiment(write(tmp_path, reordered, "b.yaml")))
+    assert [j.run_id for j in a] == [j.run_id for j in b]
+    # Pinned: the id is a hash of the canonical config, the same on any machine.
+    assert a[0].run_id == expand(load_experiment(write(tmp_path, GOOD, "c.yaml")))[0].run_id
+    assert len(a[0].run_id) == 10 and int(a[0].run_id, 16) >= 0
+
+
+def test_only_selects_by_values(tmp_path):
+    jobs = expand(load_experiment(write(tmp_path, GOOD)))
+    picked = select(jobs, parse_only(["model.arch=zf5,condition=SPP,seed=0"]))
+    assert len(picked) == 4 and all(j.config.model.arch == "zf5" for j in picked)
+
+
+BAD = [
+    ("name: x\nbase: {model: {arch: zf6}}\n", "base.model.arch: must be one of"),
+    ("name: x\ngrid: {model.levels: [[4, 2, 1], [6, 0]]}\n",
+     "grid.model.levels[1]→model.levels[1]: Input should be greater than 0 (got 0)"),
+    ("name: x\ngrid: {model.lvls: [[1]]}\n", "unknown key 'lvls' in 'model.lvls'; did you mean "
+     "'levels'?"),
+    ("name: x\ngrids: {}\n", "grids: unknown key; did you mean 'grid'?"),
+    ("name: x\ngrid: {model.arch: zf5}\n", "grid.model.arch: expected a list of values"),
+    ("name: x\nzip: {model.width: [1, 2], data.batch_size: [8]}\n", "zip: lists must have "
+     "equal lengths"),
+    ("name: x\nconditions: {a: {model.head: poool}}\n", "conditions.a→model.head: must be one"),
+    ("name: x\nconditions: {a: {model.heads: pool}}\n", "did you mean 'head'?"),
+    ("name: x\nreport: {baseline: nope}\nconditions: {a: {}}\n",
+     "report.baseline: 'nope' is not a condition; conditions: a"),
+    ("name: x\nreport: {metric: accuracy}\n", "unknown metric 'accuracy'"),
+    ("name: x\nseeds: []\n", "seeds: List should have at least 1 item"),
+    ("name: x\nseeds: [a]\n", "seeds[0]: Input should be a valid integer"),
+    ("name: 'a b'\n", "name: String should match pattern"),
+    ("base: {}\n", "name: Field required"),
+    ("name: x\nexclude: [{model.arch: zf5}]\n", "exclude removes every job"),
+    ("name: x\nconditions: {a: {}, b: {}}\n", "have identical configs"),
+    ("name: x\nbase: {train: {epochs: 0}}\n", "base.train.epochs: Input should be greater than 0"),
+    ("name: x\ngrid: {model: [1]}\n", "'model' is a section"),
+    ("- just\n- a list\n", "expected a mapping"),
+    ("name: x\ngrid: {model.arch: [zf5\n", "YAML syntax error at line 3, column 1"),
+    ("name: x\nworkers: 0\n", "workers: Input should be greater than or equal to 1"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD)
+def test_bad_experiment_files_get_clear_messages(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as err:
+        expand(load_experiment(path))
+    assert message in str(err.value)
+    assert path in str(err.value)
+
+
+def test_python_tags_are_not_evaluated(tmp_path):
+    path = write(tmp_path, "name: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(UserError, match="YAML"):
+        load_experiment(path)
+
+
+def test_ls_is_fast_json_and_exit_2_on_errors(tmp_path):
+    path = write(tmp_path, GOOD)
+    t0 = time.perf_counter()
+    proc = spp_lab("ls", path, "--json", cwd=tmp_path)
+    assert time.perf_counter() - t0 < 2.0
+    data = json.loads(proc.stdout)
+    assert data["counts"]["new"] == 50 and len(data["jobs"]) == 50
+    assert {"run_id", "condition", "seed", "values", "status"} <= set(data["jobs"][0])
+    bad = write(tmp_path, BAD[0][0], "bad.yaml")
+    proc = spp_lab("ls", bad)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr

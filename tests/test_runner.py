@@ -1,0 +1,190 @@
+"""The runner with real jobs: resume, failures, retries, signals, locks, GPU ids, Ray."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, spp_lab
+
+EXP = """
+name: {name}
+base:
+  output_dir: {out}
+  model: {{stem: small, width: 0.125, batchnorm: true, fc_dim: 64, levels: [2, 1]}}
+  data: {{image_size: 32, num_train: {n}, num_val: 32, batch_size: 32}}
+  train: {{epochs: {epochs}, optimizer: adamw, lr: 0.003}}
+grid:
+  model.arch: [zf5, overfeat5]
+conditions:
+  no SPP: {{model.head: pool, model.pool5_bins: 2}}
+  SPP: {{model.head: spp}}
+{extra}
+seeds: {seeds}
+retries: 1
+"""
+
+
+def experiment(tmp_path: Path, name="g", n=64, epochs=2, seeds="[0]", extra="") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(EXP.format(name=name, out=tmp_path / "results", n=n,
+                                               epochs=epochs, seeds=seeds, extra=extra)))
+    return path
+
+
+def runs(tmp_path: Path, name="g") -> dict[str, dict]:
+    root = tmp_path / "results" / name / "runs"
+    return {d.name: json.loads((d / "status.json").read_text()) for d in root.iterdir()
+            if (d / "status.json").exists()}
+
+
+def ls(path: Path) -> dict:
+    return json.loads(spp_lab("ls", str(path), "--json").stdout)
+
+
+def test_run_then_rerun_skips_done_jobs_and_a_failing_job_is_retried(tmp_path):
+    bad = "  broken: {model.head: pool, model.pool5_bins: 9}"  # 9×9 bins from a 3×3 map
+    path = experiment(tmp_path, extra="", n=64)
+    text = path.read_text().replace("  SPP: {model.head: spp}", "  SPP: {model.head: spp}\n"
+                                    + bad)
+    path.write_text(text)
+    proc = spp_lab("run", str(path), "--workers", "2", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "4 done, 2 failed, 0 skipped" in proc.stdout
+    status = runs(tmp_path)
+    failed = [s for s in status.values() if s["state"] == "failed"]
+    assert len(failed) == 2 and all(s["attempts"] == 2 for s in failed)  # retried once
+    assert all("cannot make 9×9 bins" in s["error"] for s in failed)
+    assert all(s["log_tail"] for s in failed)
+    done = {rid: s for rid, s in status.items() if s["state"] == "done"}
+    for rid, s in done.items():
+        assert s["git_commit"] is not None or s["versions"]["torch"]
+        assert {"host", "started", "ended", "versions"} <= set(s)
+    mtimes = {rid: (tmp_path / "results/g/runs" / rid / "metrics.json").stat().st_mtime_ns
+              for rid in done}
+    again = spp_lab("run", str(path), "--workers", "2", cwd=tmp_path)
+    assert "0 to run · 6 skipped (2 failed: --retry-failed reruns them)" in again.stdout
+    assert again.returncode == 0
+    assert mtimes == {rid: (tmp_path / "results/g/runs" / rid / "metrics.json").stat()
+                      .st_mtime_ns for rid in done}
+    counts = ls(path)["counts"]
+    assert counts["done"] == 4 and counts["failed"] == 2
+
+
+def _wait_for(pred, timeout=120.0):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _history_epochs(tmp_path: Path, rid: str, name="g") -> list[int]:
+    with open(tmp_path / "results" / name / "runs" / rid / "history.csv") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+def test_sigkill_mid_grid_then_rerun_completes_with_results_kept_once(tmp_path):
+    path = experiment(tmp_path, n=256, epochs=3, seeds="[0, 1]")
+    proc = subprocess.Popen([str(BIN / "spp-lab"), "run", str(path), "--workers", "2"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert _wait_for(lambda: (tmp_path / "results/g/runs").exists() and any(
+        s["state"] == "done" for s in runs(tmp_path).values()))
+    before = {rid: (tmp_path / "results/g/runs" / rid / "metrics.json").read_text()
+              for rid, s in runs(tmp_path).items() if s["state"] == "done"}
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.0)  # orphaned jobs get SIGTERM from the kernel when the forkserver exits
+    states = {j["status"] for j in ls(path)["jobs"]}
+    assert "running" not in states  # a killed runner leaves no job that looks alive
+    again = spp_lab("run", str(path), "--workers", "2", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    final = runs(tmp_path)
+    assert len(final) == 8 and all(s["state"] == "done" for s in final.values())
+    for rid, text in before.items():  # finished results untouched
+        assert (tmp_path / "results/g/runs" / rid / "metrics.json").read_text() == text
+    for rid in final:  # each epoch recorded exactly once
+        assert _history_epochs(tmp_path, rid) == [0, 1, 2]
+
+
+def test_sigterm_marks_running_jobs_interrupted_and_they_resume(tmp_path):
+    path = experiment(tmp_path, n=512, epochs=4)
+    proc = subprocess.Popen([str(BIN / "spp-lab"), "run", str(path), "--workers", "2"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    first = lambda: [p for p in (tmp_path / "results/g/runs").glob("*/history.csv")]  # noqa
+    assert _wait_for(lambda: (tmp_path / "results/g/runs").exists() and first())
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    status = runs(tmp_path)
+    assert "interrupted" in {s["state"] for s in status.values()}
+    assert "running" not in {s["state"] for s in status.values()}
+    resumed = [rid for rid, s in status.items() if s["state"] == "interrupted"]
+    kept = {rid: _history_epochs(tmp_path, rid) for rid in resumed}
+    again = spp_lab("run", str(path), "--workers", "2", cwd=tmp_path)
+    assert again.returncode == 0
+    for rid in resumed:
+        epochs = _history_epochs(tmp_path, rid)
+        assert epochs == [0, 1, 2, 3] and epochs[: len(kept[rid])] == kept[rid]
+        log = (tmp_path / "results/g/runs" / rid / "log.txt").read_text()
+        assert "interrupted" in log and log.count("== attempt") == 2
+
+
+def test_two_runners_never_run_the_same_job_twice(tmp_path):
+    path = experiment(tmp_path, n=128, epochs=2, seeds="[0, 1]")
+    cmd = [str(BIN / "spp-lab"), "run", str(path), "--workers", "1"]
+    a = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    b = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    out_a, out_b = a.communicate(timeout=300)[0], b.communicate(timeout=300)[0]
+    assert a.returncode == 0 and b.returncode == 0, out_a + out_b
+    status = runs(tmp_path)
+    assert len(status) == 8 and all(s["state"] == "done" for s in status.values())
+    assert all(s["attempts"] == 1 for s in status.values())
+    for rid in status:
+        log = (tmp_path / "results/g/runs" / rid / "log.txt").read_text()
+        assert log.count("== attempt") == 1
+
+
+def test_each_job_sees_only_its_own_gpu(tmp_path):
+    path = experiment(tmp_path, n=64, epochs=1, seeds="[0, 1]")
+    proc = spp_lab("run", str(path), "--gpus", "5,7", cwd=tmp_path,
+                   env={"CUDA_VISIBLE_DEVICES": "5,7"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = runs(tmp_path)
+    assert {s["visible_devices"] for s in status.values()} == {"5", "7"}
+    # Jobs that overlapped in time were on different devices (one job per GPU).
+    spans = sorted((s["started"], s["ended"], s["visible_devices"]) for s in status.values())
+    for (s1, e1, d1), (s2, e2, d2) in zip(spans, spans[1:]):
+        if s2 < e1:
+            assert d1 != d2
+
+
+def test_job_start_is_warm(tmp_path):
+    path = experiment(tmp_path, n=64, epochs=1)
+    spp_lab("run", str(path), "--workers", "1", cwd=tmp_path)
+    for rid, s in runs(tmp_path).items():
+        first = json.loads((tmp_path / "results/g/runs" / rid / "first_step.json").read_text())
+        assert first["time"] - s["dispatched_at"] < 5.0  # cold start (import torch) is ~5 s
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Ray local instance")
+def test_ray_executor_on_a_local_instance(tmp_path):
+    path = experiment(tmp_path, n=64, epochs=1)
+    env = {"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = spp_lab("run", str(path), "--executor", "ray", cwd=tmp_path, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = runs(tmp_path)
+    assert len(status) == 4 and all(s["state"] == "done" for s in status.values())
+    assert all((tmp_path / "results/g/runs" / rid / "metrics.json").exists() for rid in status)
+    assert os.path.exists(tmp_path / "results/g/runs")
