@@ -66,7 +66,7 @@ def test_run_then_rerun_skips_done_jobs_and_a_failing_job_is_retried(tmp_path):
     assert all("cannot make 9×9 bins" in s["error"] for s in failed)
     assert all(s["log_tail"] for s in failed)
     done = {rid: s for rid, s in status.items() if s["state"] == "done"}
-    for rid, s in done.items():
+    for s in done.values():
         assert s["git_commit"] is not None or s["versions"]["torch"]
         assert {"host", "started", "ended", "versions"} <= set(s)
     mtimes = {rid: (tmp_path / "results/g/runs" / rid / "metrics.json").stat().st_mtime_ns
@@ -165,7 +165,7 @@ def test_each_job_sees_only_its_own_gpu(tmp_path):
     assert {s["visible_devices"] for s in status.values()} == {"5", "7"}
     # Jobs that overlapped in time were on different devices (one job per GPU).
     spans = sorted((s["started"], s["ended"], s["visible_devices"]) for s in status.values())
-    for (s1, e1, d1), (s2, e2, d2) in zip(spans, spans[1:]):
+    for (_, e1, d1), (s2, _, d2) in zip(spans, spans[1:]):
         if s2 < e1:
             assert d1 != d2
 
