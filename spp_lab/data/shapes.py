@@ -2,7 +2,7 @@
 
 Each image shows two copies of one shape (disk, square, triangle, ring, cross) side by side
 or one above the other; the class is (shape, layout), 10 classes. Object scale, position,
-aspect, rotation, colours, background and clutter (smaller shapes of any kind, lines, noise)
+aspect, rotation, colours, background and clutter (small dots, line segments, noise)
 vary widely, so a classifier must recognise shape at many scales *and* keep their spatial
 layout: what a spatial pyramid and multi-size training are about. Global pooling alone can
 not tell the two layouts apart.
@@ -25,7 +25,7 @@ SHAPES = ("disk", "square", "triangle", "ring", "cross")
 LAYOUTS = ("side-by-side", "stacked")
 CLASSES = tuple(f"{s} {lay}" for lay in LAYOUTS for s in SHAPES)
 ASPECTS = (0.75, 1.0, 4 / 3)  # width / height of the scenes
-N_CLUTTER = 6  # clutter slots per image (some are empty)
+N_CLUTTER = 4  # clutter slots per image (some are empty)
 _SPLIT_OFFSET = {"train": 0, "val": 1_000_003, "test": 2_000_029}
 
 
@@ -61,7 +61,7 @@ def make_scenes(n: int, seed: int = 0, split: str = "train") -> Scenes:
     half_w, half_h = 0.5 * aspect.clamp(min=1), 0.5 / aspect.clamp(max=1)
 
     # The pair: radius 6-22% of the shorter side, 2.3-3.2 radii apart along the layout axis.
-    r = 0.06 + 0.16 * u(n)
+    r = 0.08 + 0.14 * u(n)
     gap = r * (2.3 + 0.9 * u(n))
     along = torch.stack([1 - stacked, stacked], 1).float()
     across = 1 - along
@@ -73,14 +73,15 @@ def make_scenes(n: int, seed: int = 0, split: str = "train") -> Scenes:
 
     s = N_CLUTTER + 2
     kind = torch.full((n, s), -1)
-    n_clutter = torch.randint(1, N_CLUTTER + 1, (n,), generator=g)
+    # Clutter: 0-4 small dots and line segments, not the class shapes themselves.
+    n_clutter = torch.randint(0, N_CLUTTER + 1, (n,), generator=g)
     used = torch.arange(N_CLUTTER)[None] < n_clutter[:, None]
-    kind[:, :N_CLUTTER] = torch.where(used, torch.randint(len(SHAPES) + 1, (n, N_CLUTTER),
-                                                          generator=g), -1)
+    clutter_kind = torch.where(torch.rand(n, N_CLUTTER, generator=g) < 0.5, 0, 5)
+    kind[:, :N_CLUTTER] = torch.where(used, clutter_kind, -1)
     kind[:, N_CLUTTER:] = shape[:, None]
     pos = torch.cat([(2 * u(n, N_CLUTTER, 2) - 1) * torch.stack([half_w, half_h], 1)[:, None],
                      pair], 1)
-    radius = torch.cat([r[:, None] * (0.25 + 0.35 * u(n, N_CLUTTER)),
+    radius = torch.cat([r[:, None] * (0.2 + 0.25 * u(n, N_CLUTTER)),
                         (r[:, None] * (0.9 + 0.2 * u(n, 2)))], 1)
     stretch = torch.exp((u(n, s) - 0.5) * 0.6)
     angle = (u(n, s) - 0.5) * (math.pi / 6)
