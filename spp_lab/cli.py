@@ -3,6 +3,7 @@
     spp-lab train [CONFIG.yaml] [dotted.key=value ...]   one run (minutes on a CPU)
     spp-lab ls FILE [--json]                             the jobs of an experiment (<1 s)
     spp-lab run FILE [--smoke] [--only EXPR] ...         run what is not done yet
+    spp-lab report results/<name> [--paper]              tables and charts (seconds)
 """
 
 from __future__ import annotations
@@ -109,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", help="Ray cluster address (default: a local instance)")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.set_defaults(func=_lazy("spp_lab.runner.commands", "cmd_run"))
+
+    p = sub.add_parser("report", help="tables and charts into results/<name>/report/ (no torch)")
+    p.add_argument("path", nargs="?", help="results/<name> or the experiment YAML")
+    p.add_argument("--paper", action="store_true",
+                   help="the paper's own Table 2 chart (alone, or beside an experiment's)")
+    p.add_argument("--output-dir", default="results", help="where --paper alone writes")
+    p.set_defaults(func=_lazy("spp_lab.runner.commands", "cmd_report"))
     return parser
 
 

@@ -51,6 +51,13 @@ def run_dir(cfg: RunConfig, rid: str | None = None) -> Path:
     return Path(cfg.output_dir) / cfg.experiment / "runs" / (rid or run_id(cfg))
 
 
+def scalar(v: Any) -> Any:
+    """A config value as a table cell: lists become ``6-3-2-1`` (``none`` when empty)."""
+    if isinstance(v, list):
+        return "-".join(map(str, v)) if v else "none"
+    return v
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -93,6 +93,20 @@ class History(Callback):
         tmp.replace(self.path)
 
 
+def flops_per_image(model: torch.nn.Module, size: int) -> int:
+    """Forward FLOPs for one ``size×size`` image, counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    param = next(model.parameters())
+    x = torch.zeros(1, 3, size, size, device=param.device, dtype=param.dtype)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    model.train(was_training)
+    return int(counter.get_total_flops())
+
+
 def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -> dict:
     """``metrics.json``: final (last epoch) and best (lowest val top-1 error) values."""
     rows = [{k: (float(v) if k != "train_size" and v not in (None, "") else v)
@@ -148,5 +162,6 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
         raise RuntimeError("training finished without a validation epoch")
     metrics = summarize(history.rows, model, time.perf_counter() - t0)
     metrics["device"] = str(trainer.strategy.root_device)
+    metrics["flops_per_image"] = flops_per_image(model, cfg.data.image_size)
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -60,9 +60,9 @@ def make_scenes(n: int, seed: int = 0, split: str = "train") -> Scenes:
     aspect = torch.tensor(ASPECTS)[torch.randint(len(ASPECTS), (n,), generator=g)]
     half_w, half_h = 0.5 * aspect.clamp(min=1), 0.5 / aspect.clamp(max=1)
 
-    # The pair: radius 6-22% of the shorter side, 2.3-3.2 radii apart along the layout axis.
-    r = 0.08 + 0.14 * u(n)
-    gap = r * (2.3 + 0.9 * u(n))
+    # The pair: radius 11-24% of the shorter side, 2.2-2.8 radii apart along the layout axis.
+    r = 0.11 + 0.13 * u(n)
+    gap = r * (2.2 + 0.6 * u(n))
     along = torch.stack([1 - stacked, stacked], 1).float()
     across = 1 - along
     room = torch.stack([half_w, half_h], 1) - r[:, None] - along * gap[:, None] / 2

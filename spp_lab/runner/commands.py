@@ -11,6 +11,7 @@ from typing import Any
 from spp_lab.config import flatten
 from spp_lab.errors import UserError
 from spp_lab.runner.experiment import Job, expand, load_experiment, smoke
+from spp_lab.runs import scalar as _scalar
 from spp_lab.runner.store import STATES, job_state
 from spp_lab.runs import run_dir
 
@@ -79,6 +80,40 @@ def cmd_ls(args) -> int:
     return 0
 
 
+def save_spec(exp_dir: Path, exp: Any, source: str) -> None:
+    """What the report needs to know: conditions in order, report settings, swept keys."""
+    from spp_lab.runs import write_json
+
+    write_json(exp_dir / "experiment.json", {
+        "name": exp.name, "description": exp.description, "source": source,
+        "conditions": list(exp.conditions) or ["default"], "report": exp.report.model_dump(),
+        "grid": list(exp.grid) + list(exp.zip), "seeds": exp.seeds,
+        "row_order": [_scalar(v) for v in (exp.grid.get(exp.report.rows)
+                                            or exp.zip.get(exp.report.rows) or [])]})
+
+
+def cmd_report(args) -> int:
+    from spp_lab.report.build import write_paper, write_report
+
+    if args.path is None:
+        if not args.paper:
+            raise UserError("report: give results/<name> or an experiment file, or --paper")
+        print(f"report: {write_paper(Path(args.output_dir) / 'paper')}")
+        return 0
+    path = Path(args.path)
+    if path.is_file():
+        exp, jobs = load_jobs(str(path))
+        exp_dir = Path(jobs[0].config.output_dir) / exp.name
+        save_spec(exp_dir, exp, str(path))
+    else:
+        exp_dir = path
+    if not (exp_dir / "runs").is_dir():
+        raise UserError(f"report: {exp_dir} has no runs/ folder; run the experiment first "
+                        "(spp-lab run FILE)")
+    print(f"report: {write_report(exp_dir, paper=args.paper)}")
+    return 0
+
+
 def _reset(rdir: Path) -> None:
     for name in ("metrics.json", "history.csv", "status.json", "progress.json"):
         (rdir / name).unlink(missing_ok=True)
@@ -107,6 +142,8 @@ def cmd_run(args) -> int:
         for job in todo:
             print(f"  would run {job.run_id}  {job.condition}  seed={job.seed}  {job.values}")
         return 0
+    exp_dir = Path(jobs[0].config.output_dir) / exp.name
+    save_spec(exp_dir, exp, args.file)
     if args.force:
         for job in todo:
             _reset(run_dir(job.config, job.run_id))
@@ -118,8 +155,10 @@ def cmd_run(args) -> int:
               f"/runs/{rid}/status.json)")
     if outcome.interrupted:
         return 130
-    if todo and not args.no_report:
-        _report(args, exp)
+    if not args.no_report:
+        from spp_lab.report.build import write_report
+
+        print(f"report: {write_report(exp_dir)}")
     return 1 if outcome.failed else 0
 
 
@@ -138,12 +177,3 @@ def _execute(args, exp, todo: list[Job]):
     return LocalExecutor(gpus=gpus, workers=args.workers or exp.workers,
                          jobs_per_gpu=exp.jobs_per_gpu, retries=exp.retries,
                          progress=progress).run(todo)
-
-
-def _report(args, exp) -> None:
-    try:
-        from spp_lab.report.build import write_report
-    except ImportError:
-        return
-    out = Path(exp.base.get("output_dir", "results")) / exp.name
-    write_report(out, exp_path=args.file)

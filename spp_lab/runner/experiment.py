@@ -35,6 +35,15 @@ class ReportSpec(BaseModel):
     metric: str = Field("val_top1_err", description="metric of the tables, percent")
     baseline: str | None = Field(None, description="condition gains are measured against")
     rows: str = Field("model.arch", description="dotted key whose values are the table rows")
+    interaction: list[str] = Field(
+        [], description="two dotted keys with two values each: main effects and interaction")
+
+    @field_validator("interaction")
+    @classmethod
+    def _two(cls, v: list[str]) -> list[str]:
+        if v and len(v) != 2:
+            raise ValueError(f"give exactly two keys, got {len(v)}")
+        return v
 
     @field_validator("metric")
     @classmethod

@@ -1,0 +1,1 @@
+"""Results: runs → DataFrame, statistics across seeds, paper-style tables and charts."""

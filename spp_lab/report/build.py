@@ -1,0 +1,154 @@
+"""``spp-lab report``: every table and chart of an experiment into ``results/<name>/report/``.
+
+Deterministic: the same runs give byte-identical CSV and Markdown. Never imports torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from spp_lab.report.collect import collect, experiment_spec, save_runs
+from spp_lab.report.paper import PAPER_CONDITIONS, mirrors_paper, paper_runs
+from spp_lab.report.plots import UNIT, additive_gains, learning_curves, metric_by_axis, save
+from spp_lab.report.stats import additive_sentence, cell_stats, interaction
+from spp_lab.report.tables import comparison, to_html, to_latex, to_markdown
+
+
+def _write_tables(table: pd.DataFrame, tidy: pd.DataFrame, out: Path, stem: str,
+                  caption: str) -> str:
+    (out / f"{stem}.md").write_text(to_markdown(table))
+    (out / f"{stem}.tex").write_text(to_latex(table, caption))
+    (out / f"{stem}.html").write_text(to_html(table, caption))
+    tidy.round(4).to_csv(out / f"{stem}.csv", index=False)
+    return to_markdown(table)
+
+
+def paper_beside(tidy: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Measured change against no SPP beside the paper's, per architecture and condition."""
+    _, ptidy = comparison(paper_runs(), "model.arch", metric, list(PAPER_CONDITIONS),
+                          "no SPP")
+    ours = tidy[tidy["condition"].astype(str) != "no SPP"].copy()
+    ours["model.arch"] = ours["model.arch"].astype(str)
+    ptidy["model.arch"] = ptidy["model.arch"].astype(str)
+    merged = ours.merge(ptidy[["model.arch", "condition", "delta"]].rename(
+        columns={"delta": "paper_delta"}), on=["model.arch", "condition"], how="left")
+    return merged[["model.arch", "condition", "delta", "delta_ci95", "delta_n", "paper_delta"]]
+
+
+def write_report(exp_dir: str | Path, exp_path: str | None = None, paper: bool = False) -> Path:
+    """Collect, aggregate and draw; returns the path of ``report.md``."""
+    exp_dir = Path(exp_dir)
+    out = exp_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    spec = experiment_spec(exp_dir)
+    rep = spec.get("report", {})
+    rows, metric = rep.get("rows", "model.arch"), rep.get("metric", "val_top1_err")
+    runs = collect(exp_dir)
+    md = [f"# {spec.get('name', exp_dir.name)}", "", spec.get("description", "").strip(), ""]
+    if runs.empty:
+        (out / "report.md").write_text("\n".join(md + ["No runs yet."]) + "\n")
+        return out / "report.md"
+    save_runs(runs, exp_dir)
+    counts = runs["status"].value_counts().reindex(
+        ["done", "failed", "interrupted", "running", "new"], fill_value=0)
+    md += [f"Runs: {len(runs)} ({', '.join(f'{v} {k}' for k, v in counts.items() if v)}). "
+           "Only finished runs enter the tables; the others are listed in `runs.csv` with "
+           "their status.", ""]
+    done = runs[runs["finished"]]
+    if rows not in done.columns:
+        done = done.assign(**{rows: "all"})
+    order = spec.get("row_order") or []
+    if order and set(done[rows].dropna()) <= set(order):
+        done = done.assign(**{rows: pd.Categorical(done[rows], order, ordered=True)})
+    conditions = list(runs["condition"].cat.categories)
+    baseline = rep.get("baseline") or conditions[0]
+    metrics = [metric] + (["val_top5_err"] if metric == "val_top1_err"
+                          and done["val_top5_err"].notna().any() else [])
+    tidy_main = None
+    for m in metrics:
+        table, tidy = comparison(done, rows, m, conditions, baseline)
+        tidy_main = tidy if tidy_main is None else tidy_main
+        cap = (f"{UNIT.get(m, m)}: mean ± 95% CI over seeds (change against {baseline}, "
+               "paired by seed); lowest in bold")
+        md += [f"## {UNIT.get(m, m)}", "", cap + ".", "",
+               _write_tables(table, tidy, out, f"table_{m}", cap), ""]
+    fig = additive_gains(tidy_main, rows)
+    save(fig, out / "additive_gains")
+    md += ["## Gains step by step", "", "![additive gains](additive_gains.png)", ""]
+    if mirrors_paper(conditions, rows):
+        beside = paper_beside(tidy_main, metric)
+        beside.round(4).to_csv(out / "paper_comparison.csv", index=False)
+        md += ["## Beside the paper (ImageNet, Table 2)", "",
+               "| arch | condition | measured change | paper's change |", "|---|---|---|---|"]
+        for _, r in beside.iterrows():
+            ci = f" ± {r['delta_ci95']:.2f}" if r["delta_n"] >= 2 else ""
+            paper_d = "" if pd.isna(r["paper_delta"]) else f"{r['paper_delta']:+.2f}"
+            md.append(f"| {r['model.arch']} | {r['condition']} | {r['delta']:+.2f}{ci} | "
+                      f"{paper_d} |")
+        md.append("")
+    if paper:
+        md += [_paper_chart(out, metric), ""]
+    if len(rep.get("interaction") or []) == 2:
+        a, b = rep["interaction"]
+        eff = interaction(done, a, b, metric, rows=rows if rows in done else None)
+        eff.round(4).to_csv(out / "interaction.csv", index=False)
+        md += ["## Does it add up?", "", additive_sentence(eff, metric), "",
+               _plain(eff), ""]
+    for axis in spec.get("grid", []):
+        if axis != rows and axis in done and done[axis].nunique() > 1:
+            st = cell_stats(done, [axis, "condition"], metric)
+            stem = "by_" + axis.replace(".", "_")
+            save(metric_by_axis(st, axis, metric), out / stem)
+            md += [f"![{axis}]({stem}.png)", ""]
+    hist = _histories(exp_dir, done)
+    if not hist.empty:
+        save(learning_curves(hist), out / "learning_curves")
+        md += ["## Learning curves", "", "![learning curves](learning_curves.png)", ""]
+    (out / "report.md").write_text("\n".join(md).rstrip() + "\n")
+    return out / "report.md"
+
+
+def _paper_chart(out: Path, metric: str = "val_top1_err") -> str:
+    table, ptidy = comparison(paper_runs(), "model.arch", metric, list(PAPER_CONDITIONS),
+                              "no SPP")
+    save(additive_gains(ptidy, "model.arch", "The paper's Table 2: SPP and multi-size "
+                        "training (ImageNet val, 10 views)"), out / "paper_additive_gains")
+    _write_tables(table, ptidy, out, f"paper_table_{metric}", "SPP-net Table 2 (ImageNet)")
+    return "![the paper's additive gains](paper_additive_gains.png)"
+
+
+def write_paper(out: Path) -> Path:
+    """``spp-lab report --paper``: the paper's own Table 2 tables and additive-gain chart."""
+    out.mkdir(parents=True, exist_ok=True)
+    md = ["# SPP-net, Table 2 (He et al., TPAMI 2015)", "",
+          "ImageNet 2012 val error, 10-view testing; one run per cell, so no CI. The source "
+          "of each cell is in `spp_lab/report/paper_table2.csv`; the Overfeat-7 single-size "
+          "top-5 is uncertain (11.12, or 10.99 in another transcription).", "",
+          _paper_chart(out, "val_top1_err"), ""]
+    for m in ("val_top1_err", "val_top5_err"):
+        table, ptidy = comparison(paper_runs(), "model.arch", m, list(PAPER_CONDITIONS),
+                                  "no SPP")
+        md += [f"## {UNIT[m]}", "", _write_tables(table, ptidy, out, f"paper_table_{m}",
+                                                  "SPP-net Table 2 (ImageNet)"), ""]
+    (out / "report.md").write_text("\n".join(md).rstrip() + "\n")
+    return out / "report.md"
+
+
+def _plain(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v)
+                                       for v in r) + " |")
+    return "\n".join(lines)
+
+
+def _histories(exp_dir: Path, done: pd.DataFrame) -> pd.DataFrame:
+    parts = []
+    for rid, cond in zip(done["run_id"], done["condition"]):
+        path = exp_dir / "runs" / rid / "history.csv"
+        if path.exists():
+            parts.append(pd.read_csv(path).assign(condition=cond, run_id=rid))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

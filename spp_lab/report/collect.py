@@ -1,0 +1,79 @@
+"""All runs of an experiment → one pandas DataFrame, one row per run (no torch import).
+
+Columns: ``run_id``, ``condition``, ``seed``, ``status`` (done, failed, interrupted, running,
+new), ``finished`` (bool), the final and best metrics from ``metrics.json`` (``val_top1_err``,
+``best_val_top1_err``, ...), ``epochs``, ``params``, ``flops_per_image``, ``train_img_per_s``,
+``wall_time_s``, then one column per config key (dotted; lists as ``6-3-2-1`` strings).
+Failed and unfinished runs are kept and flagged, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from spp_lab.config import flatten
+from spp_lab.runner.store import job_state
+from spp_lab.runs import read_json
+from spp_lab.runs import scalar as _scalar
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def run_row(run: Path) -> dict[str, Any]:
+    status = read_json(run / "status.json") or {}
+    metrics = read_json(run / "metrics.json") or {}
+    try:
+        cfg = yaml.load((run / "config.yaml").read_text(), Loader=_Loader) or {}
+    except OSError:
+        cfg = {}
+    state = job_state(run)
+    row: dict[str, Any] = {
+        "run_id": run.name, "condition": status.get("condition", "default"),
+        "seed": status.get("seed", cfg.get("train", {}).get("seed")), "status": state,
+        "finished": state == "done", "attempts": status.get("attempts", 0),
+        "error": status.get("error"),
+    }
+    final, best = metrics.get("final", {}), metrics.get("best", {})
+    for k in ("val_top1_err", "val_top5_err", "val_loss", "train_loss", "train_top1_err"):
+        row[k] = final.get(k)
+    for k in ("val_top1_err", "val_top5_err"):
+        row[f"best_{k}"] = best.get(k)
+    row["best_epoch"] = best.get("epoch")
+    for k in ("epochs", "params", "flops_per_image", "train_img_per_s", "wall_time_s"):
+        row[k] = metrics.get(k)
+    row |= {k: _scalar(v) for k, v in flatten(cfg).items()}
+    return row
+
+
+def collect(exp_dir: str | Path) -> pd.DataFrame:
+    """Every run folder under ``exp_dir/runs`` as a row; sorted by condition order, run id."""
+    runs = sorted(p for p in (Path(exp_dir) / "runs").glob("*") if p.is_dir())
+    df = pd.DataFrame([run_row(r) for r in runs])
+    if df.empty:
+        return df
+    spec = experiment_spec(exp_dir)
+    order = spec.get("conditions") or list(dict.fromkeys(df["condition"]))
+    order += [c for c in dict.fromkeys(df["condition"]) if c not in order]
+    df["condition"] = pd.Categorical(df["condition"], categories=order, ordered=True)
+    return df.sort_values(["condition", "seed", "run_id"], kind="stable").reset_index(drop=True)
+
+
+def experiment_spec(exp_dir: str | Path) -> dict[str, Any]:
+    """What the runner saved about the experiment: conditions in order, report settings."""
+    return read_json(Path(exp_dir) / "experiment.json") or {}
+
+
+def save_runs(df: pd.DataFrame, exp_dir: Path) -> None:
+    """``runs.csv`` and ``runs.parquet`` beside ``runs/``."""
+    df.to_csv(exp_dir / "runs.csv", index=False)
+    out = df.copy()
+    for col in out.columns:  # parquet wants one type per column
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else
+                                    json.dumps(v))
+    out.to_parquet(exp_dir / "runs.parquet", index=False)

@@ -1,0 +1,163 @@
+"""Reports: numbers against hand-computed values and the paper, charts, determinism."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from spp_lab.report.build import write_paper, write_report
+from spp_lab.report.collect import collect
+from spp_lab.report.paper import paper_runs, paper_table
+from spp_lab.report.plots import additive_gains, save
+from spp_lab.report.stats import additive_sentence, cell_stats, interaction, paired_deltas
+from spp_lab.report.tables import comparison, to_latex, to_markdown
+
+CONDS = ["no SPP", "SPP single-size", "SPP multi-size"]
+
+
+def test_cell_stats_and_paired_deltas_against_hand_computed_values():
+    df = pd.DataFrame({"arch": "a", "condition": ["b"] * 3 + ["s"] * 3, "seed": [0, 1, 2] * 2,
+                       "err": [10.0, 12.0, 14.0, 9.0, 10.0, 12.0]})
+    st = cell_stats(df, ["arch", "condition"], "err").set_index("condition")
+    assert st.loc["b", "mean"] == 12.0 and st.loc["b", "std"] == 2.0 and st.loc["b", "n"] == 3
+    assert st.loc["b", "ci95"] == pytest.approx(4.303 * 2 / math.sqrt(3))
+    d = paired_deltas(df, "arch", "err", "b").iloc[0]  # per seed: -1, -2, -2
+    assert d["mean"] == pytest.approx(-5 / 3) and d["std"] == pytest.approx(math.sqrt(1 / 3))
+    assert d["ci95"] == pytest.approx(4.303 * math.sqrt(1 / 3) / math.sqrt(3))
+
+
+def test_one_seed_says_n1_instead_of_an_interval():
+    df = pd.DataFrame({"arch": "a", "condition": ["b", "s"], "seed": 0, "err": [10.0, 9.0],
+                       "finished": True})
+    table, _ = comparison(df, "arch", "err", ["b", "s"], "b")
+    assert table.loc["a", "b"] == "10.00, n=1" and table.loc["a", "s"] == "9.00 (−1.00), n=1"
+
+
+def test_paper_gains_reproduce_the_brackets_exactly():
+    table, tidy = comparison(paper_runs(), "model.arch", "val_top1_err", CONDS, "no SPP")
+    assert table.loc["zf5", "SPP single-size"] == "34.98 (−1.01), n=1"
+    assert table.loc["zf5", "SPP multi-size"] == "34.60 (−1.39), n=1"
+    assert table.loc["overfeat7", "SPP multi-size"] == "29.68 (−2.33), n=1"
+    assert table.attrs["best"].loc["overfeat5", "SPP multi-size"]
+    top5, _ = comparison(paper_runs(), "model.arch", "val_top5_err", CONDS, "no SPP")
+    assert top5.loc["zf5", "SPP single-size"] == "14.14 (−0.62), n=1"
+    t = paper_table()
+    assert t.loc[t["uncertain"].notna(), "top5_err"].tolist() == [11.12]
+    assert "**34.60 (−1.39), n=1**" in to_markdown(table)
+    assert r"\toprule" in to_latex(table) and r"\textbf{34.60 ($-$1.39), n=1}" in to_latex(table)
+
+
+def _two_by_two(effect_ab: float, seeds: int = 6) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = [dict(seed=s, spp=a, ms=b, err=40 - 2 * a - 1 * b + effect_ab * a * b
+                 + rng.normal(0, 0.1)) for s in range(seeds) for a in (0, 1) for b in (0, 1)]
+    return pd.DataFrame(rows)
+
+
+def test_interaction_is_zero_for_additive_and_detected_otherwise():
+    add = interaction(_two_by_two(0.0), "spp", "ms", "err").set_index("effect")
+    assert add.loc["main spp", "mean"] == pytest.approx(-2.0, abs=0.15)
+    assert add.loc["main ms", "mean"] == pytest.approx(-1.0, abs=0.15)
+    assert abs(add.loc["interaction", "mean"]) < add.loc["interaction", "ci95"]
+    assert "additive within the uncertainty" in additive_sentence(add.reset_index(), "err")
+    non = interaction(_two_by_two(1.5), "spp", "ms", "err")
+    assert non.set_index("effect").loc["interaction", "mean"] == pytest.approx(1.5, abs=0.2)
+    assert "not additive" in additive_sentence(non, "err")
+
+
+def test_chart_is_an_image_of_the_expected_size(tmp_path):
+    _, tidy = comparison(paper_runs(), "model.arch", "val_top1_err", CONDS, "no SPP")
+    png, svg = save(additive_gains(tidy, "model.arch"), tmp_path / "gains")
+    with Image.open(png) as im:
+        assert im.size == (int((1.6 + 1.9 * 4) * 120), int(4.2 * 120))
+    assert svg.read_text().lstrip().startswith("<?xml")
+
+
+@pytest.fixture(scope="module")
+def fake_experiment(tmp_path_factory):
+    """A results folder as the runner writes it, with known numbers (no training)."""
+    root = tmp_path_factory.mktemp("res") / "fake"
+    spec = {"name": "fake", "description": "fixture", "conditions": CONDS,
+            "report": {"metric": "val_top1_err", "baseline": "no SPP", "rows": "model.arch",
+                       "interaction": []}, "grid": ["model.arch"], "seeds": [0, 1, 2],
+            "row_order": ["zf5", "overfeat5"]}
+    root.mkdir(parents=True)
+    (root / "experiment.json").write_text(json.dumps(spec))
+    k = 0
+    for arch, base in (("zf5", 40.0), ("overfeat5", 38.0)):
+        for j, cond in enumerate(CONDS):
+            for seed in range(3):
+                run = root / "runs" / f"run{k:04d}"
+                run.mkdir(parents=True)
+                k += 1
+                err = base - j * 1.0 - 0.5 * seed
+                (run / "config.yaml").write_text(yaml.safe_dump(
+                    {"model": {"arch": arch, "levels": [4, 2, 1]}, "train": {"seed": seed}}))
+                (run / "status.json").write_text(json.dumps(
+                    {"state": "done", "condition": cond, "seed": seed, "attempts": 1}))
+                (run / "metrics.json").write_text(json.dumps(
+                    {"final": {"val_top1_err": err, "val_top5_err": err / 3},
+                     "best": {"val_top1_err": err, "val_top5_err": err / 3, "epoch": 1},
+                     "epochs": 2, "params": 1000, "wall_time_s": 1.0}))
+                (run / "history.csv").write_text(
+                    "epoch,val_top1_err\n0,{:.2f}\n1,{:.2f}\n".format(err + 5, err))
+    failed = root / "runs" / "zzfailed"
+    failed.mkdir()
+    (failed / "status.json").write_text(json.dumps({"state": "failed", "condition": "no SPP",
+                                                    "seed": 9, "error": "boom"}))
+    return root
+
+
+def test_report_numbers_flags_and_determinism(fake_experiment):
+    df = collect(fake_experiment)
+    assert len(df) == 19 and df["finished"].sum() == 18
+    assert df.loc[df["run_id"] == "zzfailed", "status"].item() == "failed"
+    md = write_report(fake_experiment)
+    text = md.read_text()
+    assert "19 (18 done, 1 failed)" in text
+    # zf5 no SPP: 40, 39.5, 39 → mean 39.50, sd 0.5, CI 4.303·0.5/√3 = 1.24; deltas exactly −1.
+    assert "| zf5 | 39.50 ± 1.24 | 38.50 ± 1.24 (−1.00 ± 0.00) | **37.50 ± 1.24 (−2.00 ± " \
+           "0.00)** |" in text
+    assert text.index("| zf5 |") < text.index("| overfeat5 |")
+    assert "Beside the paper" in text and "| zf5 | SPP single-size | -1.00 ± 0.00 | -1.01 |" \
+        in text
+    out = fake_experiment / "report"
+    for name in ("additive_gains.png", "additive_gains.svg", "learning_curves.png",
+                 "table_val_top1_err.tex", "table_val_top1_err.html", "table_val_top5_err.md"):
+        assert (out / name).stat().st_size > 0
+    first = {p.name: p.read_bytes() for p in out.glob("*") if p.suffix in (".csv", ".md")}
+    csv_runs = (fake_experiment / "runs.csv").read_bytes()
+    write_report(fake_experiment)
+    assert first == {p.name: p.read_bytes() for p in out.glob("*") if p.suffix in (".csv",
+                                                                                   ".md")}
+    assert csv_runs == (fake_experiment / "runs.csv").read_bytes()
+    assert pd.read_parquet(fake_experiment / "runs.parquet").shape[0] == 19
+
+
+def test_paper_report_command(tmp_path):
+    md = write_paper(tmp_path / "paper")
+    assert "34.98 (−1.01), n=1" in md.read_text()
+    assert (tmp_path / "paper" / "paper_additive_gains.png").exists()
+
+
+def test_notebook_executes_headless_on_a_results_fixture(fake_experiment, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("SPP_LAB_RESULTS", str(fake_experiment))
+    nb = nbformat.read(ROOT / "notebooks" / "analysis.ipynb", as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(str(o.get("data", {}).get("text/markdown", "")) for o in outputs)
+    assert "39.50 ± 1.24" in text
+    assert any("image/png" in o.get("data", {}) for o in outputs)
