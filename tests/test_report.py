@@ -106,7 +106,7 @@ def fake_experiment(tmp_path_factory):
                      "best": {"val_top1_err": err, "val_top5_err": err / 3, "epoch": 1},
                      "epochs": 2, "params": 1000, "wall_time_s": 1.0}))
                 (run / "history.csv").write_text(
-                    "epoch,val_top1_err\n0,{:.2f}\n1,{:.2f}\n".format(err + 5, err))
+                    f"epoch,val_top1_err\n0,{err + 5:.2f}\n1,{err:.2f}\n")
     failed = root / "runs" / "zzfailed"
     failed.mkdir()
     (failed / "status.json").write_text(json.dumps({"state": "failed", "condition": "no SPP",

@@ -11,9 +11,9 @@ from typing import Any
 from spp_lab.config import flatten
 from spp_lab.errors import UserError
 from spp_lab.runner.experiment import Job, expand, load_experiment, smoke
-from spp_lab.runs import scalar as _scalar
 from spp_lab.runner.store import STATES, job_state
 from spp_lab.runs import run_dir
+from spp_lab.runs import scalar as _scalar
 
 
 def load_jobs(path: str, use_smoke: bool = False) -> tuple[Any, list[Job]]:
