@@ -1,0 +1,1 @@
+"""spp-lab benchmarks: every figure is a ratio measured side by side in one process."""

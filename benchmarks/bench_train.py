@@ -1,0 +1,85 @@
+"""Training throughput (images/s) of the default experiment's model with the spp, pool and
+global heads, and the data path against what the model consumes. About 1-2 minutes.
+
+    python -m benchmarks.bench_train
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+from spp_lab.config import DataConfig
+from spp_lab.data import SPPDataModule
+from spp_lab.data.shapes import make_scenes, render
+from spp_lab.module import SPPClassifier
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_base() -> dict:
+    return yaml.safe_load((ROOT / "experiments.yaml").read_text())["base"]
+
+
+def images_per_s(head: str, steps: int = 12, batch: int = 64) -> float:
+    base = default_base()
+    size = base["data"]["image_size"]
+    model_kw = {k: v for k, v in base["model"].items()}
+    model_kw["head"] = head
+    torch.manual_seed(0)
+    m = SPPClassifier(10, image_size=size, **model_kw)
+    opt = torch.optim.AdamW(m.parameters(), 1e-3)
+    x = torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8)
+    y = torch.randint(0, 10, (batch,))
+    times = []
+    for i in range(steps + 3):
+        t0 = time.perf_counter()
+        loss = F.cross_entropy(m(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= 3:
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    return batch / times[len(times) // 2]
+
+
+def data_rates(n: int = 4000) -> dict[str, float]:
+    base = default_base()
+    size = base["data"]["image_size"]
+    t0 = time.perf_counter()
+    render(make_scenes(n, 0), round(size * 8 / 7))
+    gen = n / (time.perf_counter() - t0)
+    dm = SPPDataModule(DataConfig(**{**base["data"], "num_train": n, "num_val": 64}))
+    dm.setup()
+    t0 = time.perf_counter()
+    seen = sum(len(y) for _, y in dm.train_dataloader())
+    load = seen / (time.perf_counter() - t0)
+    return {"generate": gen, "loader": load}
+
+
+def run() -> dict:
+    speeds = {h: images_per_s(h) for h in ("spp", "pool", "global")}
+    return {"speeds": speeds, "data": data_rates()}
+
+
+def report(r: dict) -> str:
+    s, d = r["speeds"], r["data"]
+    return "\n".join([
+        "Training throughput, default model (fwd+bwd+step, batch 64, images/s)",
+        "  " + ", ".join(f"{h}: {v:.0f}" for h, v in s.items()),
+        f"  spp / pool = {s['spp'] / s['pool']:.2f}x   "
+        f"spp / global = {s['spp'] / s['global']:.2f}x",
+        "Data path (images/s)",
+        f"  shapes generation: {d['generate']:.0f}  loader (crops, flips, batches): "
+        f"{d['loader']:.0f}",
+        f"  loader / model consumption (spp) = {d['loader'] / s['spp']:.1f}x   "
+        f"generation / consumption = {d['generate'] / s['spp']:.1f}x"])
+
+
+if __name__ == "__main__":
+    print(report(run()))
