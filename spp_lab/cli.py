@@ -116,7 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper", action="store_true",
                    help="the paper's own Table 2 chart (alone, or beside an experiment's)")
     p.add_argument("--output-dir", default="results", help="where --paper alone writes")
+    p.add_argument("--wandb", action="store_true",
+                   help="also log the tables and charts as a W&B summary run (job_type report)")
     p.set_defaults(func=_lazy("spp_lab.runner.commands", "cmd_report"))
+
+    p = sub.add_parser("sync", help="upload an experiment's offline W&B runs (wandb sync)")
+    p.add_argument("path", help="results/<name>")
+    p.set_defaults(func=_lazy("spp_lab.runner.commands", "cmd_sync"))
     return parser
 
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 
+from spp_lab import tracking
 from spp_lab.config import RunConfig
 from spp_lab.data import SPPDataModule
 from spp_lab.errors import UserError
@@ -81,6 +82,9 @@ class History(Callback):
         }
         self.rows = [r for r in self.rows if int(r["epoch"]) != row["epoch"]] + [row]
         self._write_all()
+        for lg in trainer.loggers:
+            lg.log_metrics({"train/img_per_s": row["train_img_per_s"],
+                            "train/epoch_time_s": row["epoch_time_s"]}, step=trainer.global_step)
         if self.on_epoch:
             self.on_epoch(row)
 
@@ -127,9 +131,12 @@ def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -
 
 
 def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None = None,
-              loggers: list | None = None,
-              first_step: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Train ``cfg`` into folder ``out``; returns (and writes) ``metrics.json``'s content."""
+              first_step: Callable[[], None] | None = None, condition: str = "default",
+              wandb_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train ``cfg`` into folder ``out``; returns (and writes) ``metrics.json``'s content.
+
+    ``out.name`` is the run id; ``condition`` and ``wandb_extra`` label the W&B run.
+    """
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     write_config(out / "config.yaml", cfg)
@@ -144,6 +151,11 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     except ValueError as err:  # a switch combination the model cannot build
         raise UserError(f"config: {err}") from None
     history = History(out / "history.csv", on_epoch, first_step)
+    logger = tracking.make_logger(cfg, out.name, condition, {"config_hash": out.name,
+                                                            **(wandb_extra or {})})
+    callbacks: list[Callback] = [history]
+    if logger is not None:
+        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0,
                            enable_version_counter=False)
     trainer = pl.Trainer(
@@ -151,7 +163,7 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
         precision=cfg.train.precision, deterministic=cfg.train.deterministic,
         limit_train_batches=cfg.train.limit_train_batches,
         limit_val_batches=cfg.train.limit_val_batches, num_sanity_val_steps=0,
-        logger=loggers or False, callbacks=[history, ckpt], enable_progress_bar=False,
+        logger=logger or False, callbacks=[*callbacks, ckpt], enable_progress_bar=False,
         enable_model_summary=False, default_root_dir=str(out))
     last = out / "checkpoints" / "last.ckpt"
     if last.exists():
@@ -163,5 +175,6 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     metrics = summarize(history.rows, model, time.perf_counter() - t0)
     metrics["device"] = str(trainer.strategy.root_device)
     metrics["flops_per_image"] = flops_per_image(model, cfg.data.image_size)
+    metrics["wandb"] = tracking.finish(logger, metrics)
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -111,7 +111,20 @@ def cmd_report(args) -> int:
         raise UserError(f"report: {exp_dir} has no runs/ folder; run the experiment first "
                         "(spp-lab run FILE)")
     print(f"report: {write_report(exp_dir, paper=args.paper)}")
+    if args.wandb:
+        _wandb_summary(exp_dir, experiment_spec_base(exp_dir))
     return 0
+
+
+def experiment_spec_base(exp_dir: Path):
+    """The run config of any run of the experiment (for its W&B settings)."""
+    import yaml
+
+    from spp_lab.config import build_config
+
+    for cfg_file in sorted((exp_dir / "runs").glob("*/config.yaml")):
+        return build_config(yaml.safe_load(cfg_file.read_text()), str(cfg_file))
+    raise UserError(f"{exp_dir}: no run has a config.yaml yet")
 
 
 def _reset(rdir: Path) -> None:
@@ -159,7 +172,16 @@ def cmd_run(args) -> int:
         from spp_lab.report.build import write_report
 
         print(f"report: {write_report(exp_dir)}")
+        _wandb_summary(exp_dir, jobs[0].config)
     return 1 if outcome.failed else 0
+
+
+def _wandb_summary(exp_dir: Path, cfg) -> None:
+    from spp_lab.report.wandb_summary import log_summary
+
+    info = log_summary(exp_dir, cfg.logging.wandb)
+    if info:
+        print(f"W&B summary run: {info['id']} ({info['mode']})")
 
 
 def _execute(args, exp, todo: list[Job]):
@@ -174,6 +196,21 @@ def _execute(args, exp, todo: list[Job]):
     from spp_lab.runner.local import LocalExecutor
 
     gpus = None if args.gpus is None else [g for g in args.gpus.split(",") if g]
-    return LocalExecutor(gpus=gpus, workers=args.workers or exp.workers,
+    return LocalExecutor(gpus=gpus, workers=args.workers or exp.workers, source=args.file,
                          jobs_per_gpu=exp.jobs_per_gpu, retries=exp.retries,
                          progress=progress).run(todo)
+
+
+def cmd_sync(args) -> int:
+    """Upload the offline W&B runs under ``results/<name>/wandb`` with ``wandb sync``."""
+    import subprocess
+
+    root = Path(args.path) / "wandb"
+    runs = sorted(str(p) for p in root.glob("wandb/offline-run-*")) + sorted(
+        str(p) for p in root.glob("offline-run-*"))
+    if not runs:
+        raise UserError(f"sync: no offline W&B runs under {root}")
+    wandb_bin = Path(sys.executable).parent / "wandb"
+    cmd = [str(wandb_bin) if wandb_bin.exists() else "wandb", "sync", *runs]
+    print(f"sync: {len(runs)} offline runs")
+    return subprocess.call(cmd)

@@ -62,6 +62,7 @@ def _context(method: str = "forkserver") -> mp.context.BaseContext:
 
 class LocalExecutor:
     def __init__(self, gpus: list[str] | None = None, workers: int | None = None,
+                 source: str | None = None,
                  jobs_per_gpu: int = 1, retries: int = 1, progress: Progress | None = None,
                  start_method: str = "forkserver"):
         self.gpus = detect_gpus() if gpus is None else gpus
@@ -73,7 +74,7 @@ class LocalExecutor:
         self.threads = max(1, cores // len(self.slots))
         self.retries, self.progress = retries, progress or Progress(None)
         self._stop: str | None = None
-        self.start_method = start_method
+        self.start_method, self.source = start_method, source
 
     def _on_signal(self, signum, frame) -> None:
         self._stop = signal.Signals(signum).name
@@ -91,7 +92,8 @@ class LocalExecutor:
         return {"config": cfg.model_dump(mode="json"), "run_dir": str(run_dir(cfg, job.run_id)),
                 "run_id": job.run_id, "condition": job.condition, "seed": job.seed,
                 "attempt": attempt, "gpu": gpu, "threads": self.threads,
-                "dispatched_at": time.time(), "runner_pid": os.getpid()}
+                "dispatched_at": time.time(), "runner_pid": os.getpid(),
+                "source": self.source}
 
     def _run(self, jobs: list[Job]) -> Outcome:
         ctx, out = _context(self.start_method), Outcome()

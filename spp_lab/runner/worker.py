@@ -106,8 +106,11 @@ def _run_locked(spec: dict[str, Any], run_dir: Path) -> int:
     try:
         write_json(progress, {"epoch": 0, "epochs": cfg.train.epochs, "first_step":
                               None, "time": time.time()})
-        metrics = train_run(cfg, run_dir, on_epoch=on_epoch, first_step=lambda: write_json(
-            run_dir / "first_step.json", {"time": time.time()}))
+        metrics = train_run(
+            cfg, run_dir, on_epoch=on_epoch, condition=spec["condition"],
+            first_step=lambda: write_json(run_dir / "first_step.json", {"time": time.time()}),
+            wandb_extra={"experiment_file": spec.get("source"),
+                         "git_commit": prev.get("git_commit")})
     except Interrupted as why:
         update_status(run_dir, state="interrupted", ended=now(), reason=str(why))
         print(f"== interrupted ({why}); resumes from the last checkpoint")
@@ -119,5 +122,5 @@ def _run_locked(spec: dict[str, Any], run_dir: Path) -> int:
                       log_tail=_log_tail(run_dir / "log.txt"))
         return EXIT_FAILED
     update_status(run_dir, state="done", ended=now(), device=metrics.get("device"),
-                  error=None, traceback=None, log_tail=None)
+                  wandb=metrics.get("wandb"), error=None, traceback=None, log_tail=None)
     return EXIT_DONE

@@ -1,0 +1,150 @@
+"""Weights & Biases: one run per job, grouped by experiment and condition; offline-first.
+
+Mode: ``logging.wandb.mode`` in the config, else ``WANDB_MODE``, else ``online``; online
+without credentials (no ``WANDB_API_KEY``, no netrc entry) falls back to ``offline`` and
+says so once. A job's W&B run id derives from its run id, so a retried or resumed job
+continues the same W&B run. W&B files go under ``results/<experiment>/wandb``. Any W&B
+failure only warns: the training run and its local results carry on.
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from spp_lab.config import RunConfig, WandbConfig, flatten
+
+_warned: set[str] = set()
+
+
+def _warn_once(msg: str) -> None:
+    if msg not in _warned:
+        _warned.add(msg)
+        warnings.warn(msg, stacklevel=2)
+        print(f"spp-lab: {msg}", flush=True)
+
+
+def _has_credentials() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        auth = netrc.netrc().authenticators(os.environ.get("WANDB_BASE_URL", "api.wandb.ai")
+                                            .split("//")[-1].split("/")[0])
+        return auth is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def resolve_mode(cfg: WandbConfig) -> str:
+    mode = cfg.mode or os.environ.get("WANDB_MODE") or "online"
+    if mode in ("dryrun",):
+        mode = "offline"
+    if mode == "online" and not _has_credentials():
+        _warn_once("W&B: no credentials (WANDB_API_KEY or `wandb login`); logging offline. "
+                   "Upload later with: spp-lab sync results/<experiment>")
+        mode = "offline"
+    return mode if mode in ("online", "offline", "disabled") else "disabled"
+
+
+def wandb_id(experiment: str, rid: str) -> str:
+    """A W&B run id from the experiment and run id (allowed characters only)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{experiment}-{rid}")[:64]
+
+
+def run_tags(cfg: RunConfig, condition: str) -> list[str]:
+    m = cfg.model
+    tags = [condition, m.arch, m.head, f"pool={m.pool}", f"bins={m.bins}",
+            "multi-size" if len(set(cfg.train_sizes)) > 1 else "single-size"]
+    if m.head == "spp":
+        tags.append("levels=" + "-".join(map(str, m.levels)))
+    return list(dict.fromkeys(tags + list(cfg.logging.wandb.tags)))[:64]
+
+
+def wandb_dir(cfg: RunConfig) -> Path:
+    return Path(cfg.output_dir) / cfg.experiment / "wandb"
+
+
+def make_logger(cfg: RunConfig, rid: str, condition: str, extra: dict[str, Any]):
+    """A Lightning WandbLogger for this job, or None (disabled, or W&B failed: warned)."""
+    mode = resolve_mode(cfg.logging.wandb)
+    if mode == "disabled":
+        return None
+    try:
+        wdir = wandb_dir(cfg)
+        wdir.mkdir(parents=True, exist_ok=True)
+        w = cfg.logging.wandb
+        config = flatten(cfg.model_dump(mode="json")) | {"run_id": rid} | extra
+        logger = _safe_logger_class()(
+            name=rid, id=wandb_id(cfg.experiment, rid), project=w.project, entity=w.entity,
+            save_dir=str(wdir), group=cfg.experiment, job_type=condition,
+            tags=run_tags(cfg, condition), config=config, mode=mode, resume="allow",
+            settings_kwargs={"silent": True})
+        _ = logger.experiment  # start the run now, so a failure shows here
+        return logger
+    except Exception as err:  # noqa: BLE001  (W&B must never fail a training run)
+        _warn_once(f"W&B disabled for this run: {type(err).__name__}: {err}")
+        return None
+
+
+def _safe_logger_class():
+    from pytorch_lightning.loggers import WandbLogger
+
+    class SafeWandbLogger(WandbLogger):
+        """Catches W&B errors while logging: warns once, then stops logging."""
+
+        def __init__(self, *args, settings_kwargs: dict | None = None, **kwargs):
+            import wandb
+
+            if settings_kwargs:
+                kwargs["settings"] = wandb.Settings(**settings_kwargs)
+            super().__init__(*args, **kwargs)
+            self._broken = False
+
+        def _guard(self, fn, *args, **kwargs):
+            if self._broken:
+                return None
+            try:
+                return fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001
+                self._broken = True
+                _warn_once(f"W&B logging failed, continuing without it: {err}")
+                return None
+
+        def log_metrics(self, metrics, step=None):
+            return self._guard(super().log_metrics, metrics, step)
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            return self._guard(super().log_hyperparams, params, *args, **kwargs)
+
+        def finalize(self, status):
+            return self._guard(super().finalize, status)
+
+    return SafeWandbLogger
+
+
+def finish(logger, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Final and best values into the run summary; returns what the run object says."""
+    if logger is None:
+        return {}
+    try:
+        run = logger.experiment
+        summary = {f"final/{k}": v for k, v in metrics["final"].items()}
+        summary |= {f"best/{k}": v for k, v in metrics["best"].items()}
+        summary |= {k: metrics[k] for k in ("params", "train_img_per_s", "flops_per_image")
+                    if k in metrics}
+        run.summary.update(summary)
+        config = dict(run.config)
+        keep = ("run_id", "config_hash", "git_commit", "experiment_file", "experiment",
+                "model.arch", "model.head", "model.levels", "train.sizes", "train.seed")
+        info = {"id": run.id, "group": run.group, "job_type": run.job_type,
+                "tags": list(run.tags), "dir": str(run.dir), "mode": run.settings.mode,
+                "config_keys": len(config), "config": {k: config.get(k) for k in keep}}
+        run.finish()
+        return info
+    except Exception as err:  # noqa: BLE001
+        _warn_once(f"W&B could not finish the run: {err}")
+        return {}
