@@ -148,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("spp-lab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `spp-lab ls FILE | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
