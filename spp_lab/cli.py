@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", default=[], metavar="EXPR",
                    help="select jobs: key=value[,key=value] (repeatable; any may match)")
     p.add_argument("--smoke", action="store_true", help="list the --smoke variant")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of base, e.g. --set data.root=/data/imagenet")
     p.set_defaults(func=_lazy("spp_lab.runner.commands", "cmd_ls"))
 
     p = sub.add_parser("run", help="run every job not done yet (rerun = resume)",
@@ -104,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true",
                    help="a few batches per job into results/<name>-smoke/ (seconds)")
     p.add_argument("--dry-run", action="store_true", help="list what would run")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of base, e.g. --set data.root=/data/imagenet")
     p.add_argument("--workers", type=int, help="CPU jobs at once (default: cores/2)")
     p.add_argument("--gpus", help="GPU ids to use, e.g. 0,1 (default: all visible)")
     p.add_argument("--executor", choices=("local", "ray"), default="local")

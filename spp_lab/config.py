@@ -45,7 +45,7 @@ class ModelConfig(_Strict):
     width: float = Field(1.0, gt=0, le=4, description="multiplier on channels and fc sizes")
     stem: Literal["paper", "small"] = Field(
         "paper", description="conv1 as in the paper, or 3×3 stride 1 for 32-96 px images")
-    batchnorm: bool = Field(False, description="batch norm after each conv (paper: none)")
+    batchnorm: bool = Field(False, description="batch norm after each conv, replacing LRN")
     head: Literal["spp", "pool", "global"] = Field(
         "spp", description="spp: pyramid; pool: fixed pool5 (no-SPP baseline); global: 1×1")
     levels: list[PositiveInt] = Field(
@@ -66,7 +66,7 @@ class TrainConfig(_Strict):
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay")
     lr_schedule: Literal["none", "cosine", "step", "plateau"] = Field(
-        "cosine", description="cosine to 0; step: ÷10 at 50% and 75%; plateau: ÷10 on plateau")
+        "cosine", description="cosine to 0; step: ÷10 at 50%, 75%; plateau: ÷10 twice at most")
     plateau_patience: PositiveInt = Field(3, description="plateau: epochs without gain")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the loss")
     sizes: list[PositiveInt] = Field(

@@ -148,8 +148,9 @@ class SPPClassifier(pl.LightningModule):
             milestones = sorted({max(1, hp.epochs // 2), max(1, hp.epochs * 3 // 4)})
             sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
         else:
+            # ÷10 on a plateau, at most twice (the paper's schedule).
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                opt, factor=0.1, patience=hp.plateau_patience)
+                opt, factor=0.1, patience=hp.plateau_patience, min_lr=hp.lr * 0.01 * 0.999)
             return {"optimizer": opt,
                     "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
         return {"optimizer": opt, "lr_scheduler": sched}

@@ -47,8 +47,10 @@ def make_layers(
             layers += [nn.BatchNorm2d(out)] if batchnorm else []
             layers.append(nn.ReLU(inplace=True))
             channels, first = out, False
-        elif kind == "lrn":
+        elif kind == "lrn" and not batchnorm:  # batch norm replaces LRN
             layers.append(nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
+        elif kind == "lrn":
+            continue
         elif kind == "pool":
             layers.append(nn.MaxPool2d(args[0], args[1], ceil_mode=True))
         else:

@@ -10,14 +10,15 @@ from typing import Any
 
 from spp_lab.config import flatten
 from spp_lab.errors import UserError
-from spp_lab.runner.experiment import Job, expand, load_experiment, smoke
+from spp_lab.runner.experiment import Job, expand, load_experiment, smoke, with_overrides
 from spp_lab.runner.store import STATES, job_state
 from spp_lab.runs import run_dir
 from spp_lab.runs import scalar as _scalar
 
 
-def load_jobs(path: str, use_smoke: bool = False) -> tuple[Any, list[Job]]:
-    exp = load_experiment(path)
+def load_jobs(path: str, use_smoke: bool = False,
+              overrides: list[str] | None = None) -> tuple[Any, list[Job]]:
+    exp = with_overrides(load_experiment(path), overrides or [])
     if use_smoke:
         exp = smoke(exp)
     return exp, expand(exp, src=path)
@@ -64,7 +65,7 @@ def job_rows(jobs: list[Job]) -> list[dict[str, Any]]:
 
 
 def cmd_ls(args) -> int:
-    exp, jobs = load_jobs(args.file, args.smoke)
+    exp, jobs = load_jobs(args.file, args.smoke, args.set)
     rows = job_rows(select(jobs, parse_only(args.only)))
     counts = {s: sum(r["status"] == s for r in rows) for s in STATES}
     if args.json:
@@ -134,7 +135,7 @@ def _reset(rdir: Path) -> None:
 
 
 def cmd_run(args) -> int:
-    exp, jobs = load_jobs(args.file, args.smoke)
+    exp, jobs = load_jobs(args.file, args.smoke, args.set)
     jobs = select(jobs, parse_only(args.only))
     todo, skipped = [], []
     for job in jobs:

@@ -68,6 +68,7 @@ class ExperimentFile(BaseModel):
     jobs_per_gpu: int = Field(1, ge=1, description="jobs sharing one GPU")
     retries: int = Field(1, ge=0, description="extra attempts for a failed job")
     _source: str = PrivateAttr("experiment")
+    _final: dict[str, Any] = PrivateAttr(default_factory=dict)  # applied after everything
 
 
 @dataclass
@@ -183,7 +184,7 @@ def expand(exp: ExperimentFile, src: str | None = None) -> list[Job]:
                 flat = flatten(_apply(base_tree, values))
                 if any(_matches(rule, flat, cname, seed) for rule in rules):
                     continue
-                tree = _apply(base_tree, values | {"train.seed": seed})
+                tree = _apply(base_tree, values | {"train.seed": seed} | exp._final)
                 cfg = _validate(tree, "", f"{src}: job {values}")
                 from spp_lab.runs import run_id
 
@@ -210,12 +211,29 @@ def _matches(rule: dict[str, Any], flat: dict[str, Any], condition: str, seed: i
 
 
 def smoke(exp: ExperimentFile) -> ExperimentFile:
-    """The same grid shrunk to a few batches per job, under results/<name>-smoke/."""
-    base = _apply(exp.base, {"train.epochs": 1, "train.limit_train_batches": 2,
-                             "train.limit_val_batches": 1})
-    data = base.setdefault("data", {})
-    data["num_train"] = min(int(data.get("num_train", 4000)), 64)
-    data["num_val"] = min(int(data.get("num_val", 1000)), 32)
-    out = exp.model_copy(update={"name": f"{exp.name}-smoke", "base": base})
+    """The same grid shrunk to 2 small batches per job, under results/<name>-smoke/."""
+    out = exp.model_copy(update={"name": f"{exp.name}-smoke"})
+    data = exp.base.get("data", {})
     out._source = exp._source
+    out._final = {"train.epochs": 1, "train.limit_train_batches": 2,
+                  "train.limit_val_batches": 1,
+                  "data.num_train": min(int(data.get("num_train", 4000)), 64),
+                  "data.num_val": min(int(data.get("num_val", 1000)), 32),
+                  "data.batch_size": min(int(data.get("batch_size", 64)), 8)}
+    return out
+
+
+def with_overrides(exp: ExperimentFile, overrides: list[str]) -> ExperimentFile:
+    """``--set data.root=/data/imagenet``: change ``base`` from the command line."""
+    from spp_lab.config import parse_override
+
+    if not overrides:
+        return exp
+    base = dict(exp.base)
+    for text in overrides:
+        key, value = parse_override(text)
+        _schema_key(key, f"--set {text}")
+        base = _apply(base, {key: value})
+    out = exp.model_copy(update={"base": base})
+    out._source, out._final = exp._source, exp._final
     return out
