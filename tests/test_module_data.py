@@ -39,11 +39,13 @@ def shapes_dm() -> SPPDataModule:
 
 
 @pytest.mark.parametrize("schedule,expected", [
-    ("epoch", [32] * 2 + [24] * 2 + [32] * 2),  # the paper: one size per epoch, alternating
+    # The paper: one size per epoch, alternating, ending at the test size (sizes[0]).
+    ("epoch", [32] * 2 + [24] * 2 + [32] * 2),
     ("batch", [32, 24] * 3),
 ])
 def test_multi_size_training_feeds_each_size(shapes_dm, schedule, expected):
-    model = SPPClassifier(10, **SMALL, image_size=32, sizes=[32, 24], size_schedule=schedule)
+    model = SPPClassifier(10, **SMALL, image_size=32, sizes=[32, 24], size_schedule=schedule,
+                          epochs=3)
     seen = record_input_sizes(model)
     model.net.features.train()
     fit(model, shapes_dm, epochs=3, batches=2)
@@ -61,10 +63,17 @@ def _train_flags(seen, epochs, train_batches, val_batches):
 
 
 def test_random_schedule_draws_one_size_per_epoch_in_range():
-    model = SPPClassifier(10, **SMALL, image_size=32, sizes=[20, 32], size_schedule="random")
+    model = SPPClassifier(10, **SMALL, image_size=32, sizes=[32, 20], size_schedule="random",
+                          epochs=13)
     drawn = [model.train_size(0, epoch) for epoch in range(12)]
     assert set(drawn) <= set(range(20, 33)) and len(set(drawn)) > 3
     assert all(model.train_size(b, 5) == drawn[5] for b in range(4))  # fixed within an epoch
+    assert model.train_size(0, 12) == 32  # the last epoch is at the test size
+
+
+def test_epoch_schedule_ends_at_the_test_size():
+    model = SPPClassifier(10, **SMALL, image_size=40, sizes=[40, 32], epochs=10)
+    assert [model.train_size(0, e) for e in range(10)] == [32, 40] * 5
 
 
 def test_full_image_evaluation_batches_by_size():
