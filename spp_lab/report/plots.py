@@ -62,9 +62,10 @@ def additive_gains(tidy: pd.DataFrame, rows: str, title: str = "") -> Figure:
     lows = tidy["mean"] - tidy["ci95"].fillna(0)
     highs = tidy["mean"] + tidy["ci95"].fillna(0)
     pad = max(0.5, (highs.max() - lows.min()) * 0.25)
-    ax.set_ylim(max(0.0, lows.min() - pad), highs.max() + pad)
-    ax.set_title(title or f"Change of {UNIT.get(metric, metric)} by condition "
-                          "(bars: each step's change; whiskers: 95% CI over seeds)", fontsize=9)
+    top = highs.max() + pad
+    ax.set_ylim(max(0.0, lows.min() - pad), min(100.0, top) if "err" in metric else top)
+    ax.set_title(title or f"{UNIT.get(metric, metric)} by condition\nbars: the change at each "
+                          "step; whiskers: 95% CI over seeds", fontsize=9)
     ax.legend(fontsize=8, loc="upper right")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
