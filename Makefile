@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 EXP     ?= experiments.yaml
 
-.PHONY: run test lint bench clean-venv
+.PHONY: run test lint bench clean-venv publish
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,3 +31,9 @@ bench: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Copy generated reports into docs/results/ (committed; results/ itself is git-ignored).
+publish:
+	@for d in results/*/report; do n=$$(basename $$(dirname $$d)); \
+	  mkdir -p docs/results/$$n && cp $$d/*.md $$d/*.png $$d/*.csv docs/results/$$n/ 2>/dev/null; \
+	  echo "docs/results/$$n"; done
