@@ -133,35 +133,42 @@ class LocalExecutor:
                     continue
                 del running[slot]
                 free.append(slot)
-                self._finish(proc.exitcode, job, attempt, queue, out)
+                if settle(proc.exitcode, job, attempt, self.retries, out, self.progress,
+                          stopping=self._stop is not None):
+                    queue.append((job, attempt + 1))
             self.progress.refresh()
         out.interrupted += [job.run_id for job, _ in queue] if self._stop else []
         self.progress.stop()
         return out
 
-    def _finish(self, code: int, job: Job, attempt: int, queue: deque, out: Outcome) -> None:
-        rdir = run_dir(job.config, job.run_id)
-        if code == 0:
-            out.done.append(job.run_id)
-            self.progress.finish(job, "done")
-        elif code == EXIT_BUSY:
-            out.busy.append(job.run_id)
-            self.progress.finish(job, "running elsewhere")
-        elif code == EXIT_INTERRUPTED or self._stop:
-            if read_status(rdir).get("state") == "running":
-                update_status(rdir, state="interrupted", ended=now())
-            out.interrupted.append(job.run_id)
-            self.progress.finish(job, "interrupted")
-        else:
-            if job_state(rdir) != "failed":  # died without writing its own status
-                update_status(rdir, state="failed", ended=now(),
-                              error=f"job process exited with code {code}")
-            if attempt <= self.retries:
-                queue.append((job, attempt + 1))
-                self.progress.finish(job, f"failed, retry {attempt}/{self.retries}")
-            else:
-                out.failed.append(job.run_id)
-                self.progress.finish(job, "failed")
+
+def settle(code: int, job: Job, attempt: int, retries: int, out: Outcome,
+           progress: Progress, stopping: bool = False) -> bool:
+    """Record one finished attempt from its exit code; True if it should be retried."""
+    rdir = run_dir(job.config, job.run_id)
+    if code == 0:
+        out.done.append(job.run_id)
+        progress.finish(job, "done")
+        return False
+    if code == EXIT_BUSY:
+        out.busy.append(job.run_id)
+        progress.finish(job, "running elsewhere")
+        return False
+    if code == EXIT_INTERRUPTED or stopping:
+        if read_status(rdir).get("state") == "running":
+            update_status(rdir, state="interrupted", ended=now())
+        out.interrupted.append(job.run_id)
+        progress.finish(job, "interrupted")
+        return False
+    if job_state(rdir) != "failed":  # died without writing its own status
+        update_status(rdir, state="failed", ended=now(),
+                      error=f"job process exited with code {code}")
+    if attempt <= retries:
+        progress.finish(job, f"failed, retry {attempt}/{retries}")
+        return True
+    out.failed.append(job.run_id)
+    progress.finish(job, "failed")
+    return False
 
 
 def _noop() -> None:

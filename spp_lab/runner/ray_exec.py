@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from spp_lab.runner.local import EXIT_BUSY, EXIT_INTERRUPTED, Outcome
+from spp_lab.runner.local import Outcome, settle
 from spp_lab.runner.progress import Progress
 from spp_lab.runs import run_dir
 
@@ -66,21 +66,8 @@ class RayExecutor:
                     code = ray.get(ref)
                 except Exception:  # noqa: BLE001  (a lost worker counts as a failed attempt)
                     code = 1
-                if code == 0:
-                    out.done.append(job.run_id)
-                    self.progress.finish(job, "done")
-                elif code == EXIT_BUSY:
-                    out.busy.append(job.run_id)
-                    self.progress.finish(job, "running elsewhere")
-                elif code == EXIT_INTERRUPTED:
-                    out.interrupted.append(job.run_id)
-                    self.progress.finish(job, "interrupted")
-                elif attempt <= self.retries:
-                    self.progress.finish(job, f"failed, retry {attempt}/{self.retries}")
+                if settle(code, job, attempt, self.retries, out, self.progress):
                     submit(job, attempt + 1)
-                else:
-                    out.failed.append(job.run_id)
-                    self.progress.finish(job, "failed")
         self.progress.stop()
         os.environ.pop("RAY_ADDRESS", None)
         return out
