@@ -62,10 +62,12 @@ def _two_by_two(effect_ab: float, seeds: int = 6) -> pd.DataFrame:
 
 def test_interaction_is_zero_for_additive_and_detected_otherwise():
     add = interaction(_two_by_two(0.0), "spp", "ms", "err").set_index("effect")
-    assert add.loc["main spp", "mean"] == pytest.approx(-2.0, abs=0.15)
-    assert add.loc["main ms", "mean"] == pytest.approx(-1.0, abs=0.15)
+    assert add.loc["main spp (1 − 0)", "mean"] == pytest.approx(-2.0, abs=0.15)
+    assert add.loc["main ms (1 − 0)", "mean"] == pytest.approx(-1.0, abs=0.15)
     assert abs(add.loc["interaction", "mean"]) < add.loc["interaction", "ci95"]
     assert "additive within the uncertainty" in additive_sentence(add.reset_index(), "err")
+    by_row = interaction(_two_by_two(0.0), "spp", "ms", "err", rows="spp")  # rows is a factor
+    assert set(by_row["effect"]) == {"main spp (1 − 0)", "main ms (1 − 0)", "interaction"}
     non = interaction(_two_by_two(1.5), "spp", "ms", "err")
     assert non.set_index("effect").loc["interaction", "mean"] == pytest.approx(1.5, abs=0.2)
     assert "not additive" in additive_sentence(non, "err")

@@ -65,7 +65,7 @@ def interaction(runs: pd.DataFrame, a: str, b: str, metric: str,
     ``a`` and ``b`` are columns with exactly two values each; levels are in sorted order
     unless the columns are ordered categoricals.
     """
-    keys = [rows] if rows else []
+    keys = [rows] if rows and rows not in (a, b) else []
     levels = {}
     for col in (a, b):
         vals = runs[col].cat.categories if hasattr(runs[col], "cat") else sorted(
@@ -78,8 +78,8 @@ def interaction(runs: pd.DataFrame, a: str, b: str, metric: str,
     la, lb = levels[a], levels[b]
     y = {(i, j): wide[(la[i], lb[j])] for i in (0, 1) for j in (0, 1)}
     effects = pd.DataFrame({
-        f"main {a}": ((y[1, 0] - y[0, 0]) + (y[1, 1] - y[0, 1])) / 2,
-        f"main {b}": ((y[0, 1] - y[0, 0]) + (y[1, 1] - y[1, 0])) / 2,
+        f"main {a} ({la[1]} − {la[0]})": ((y[1, 0] - y[0, 0]) + (y[1, 1] - y[0, 1])) / 2,
+        f"main {b} ({lb[1]} − {lb[0]})": ((y[0, 1] - y[0, 0]) + (y[1, 1] - y[1, 0])) / 2,
         "interaction": (y[1, 1] - y[1, 0]) - (y[0, 1] - y[0, 0]),
     })
     long = effects.melt(ignore_index=False, var_name="effect", value_name="value").dropna()
