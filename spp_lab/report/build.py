@@ -74,6 +74,7 @@ def write_report(exp_dir: str | Path, exp_path: str | None = None, paper: bool =
                "paired by seed); lowest in bold")
         md += [f"## {UNIT.get(m, m)}", "", cap + ".", "",
                _write_tables(table, tidy, out, f"table_{m}", cap), ""]
+    md += _cost_table(done, rows, out)
     fig = additive_gains(tidy_main, rows)
     save(fig, out / "additive_gains")
     md += ["## Gains step by step", "", "![additive gains](additive_gains.png)", ""]
@@ -134,6 +135,24 @@ def write_paper(out: Path) -> Path:
                                                   "SPP-net Table 2 (ImageNet)"), ""]
     (out / "report.md").write_text("\n".join(md).rstrip() + "\n")
     return out / "report.md"
+
+
+def _cost_table(done: pd.DataFrame, rows: str, out: Path) -> list[str]:
+    """Parameters and forward FLOPs per image for each (row, condition)."""
+    cols = [c for c in ("params", "flops_per_image") if c in done and done[c].notna().any()]
+    if not cols:
+        return []
+    cost = done.groupby([rows, "condition"], observed=True, sort=True)[cols].first()
+    cost = cost.reset_index()
+    cost.to_csv(out / "cost.csv", index=False)
+    lines = ["## Cost", "", "| " + " | ".join([rows, "condition", "parameters",
+                                                "forward MFLOPs / image"]) + " |",
+             "|---|---|---|---|"]
+    for _, r in cost.iterrows():
+        flops = r.get("flops_per_image")
+        mflops = "" if pd.isna(flops) else f"{flops / 1e6:.1f}"
+        lines.append(f"| {r[rows]} | {r['condition']} | {int(r['params']):,} | {mflops} |")
+    return lines + [""]
 
 
 def _plain(df: pd.DataFrame) -> str:
