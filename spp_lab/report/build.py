@@ -37,7 +37,7 @@ def paper_beside(tidy: pd.DataFrame, metric: str) -> pd.DataFrame:
     return merged[["model.arch", "condition", "delta", "delta_ci95", "delta_n", "paper_delta"]]
 
 
-def write_report(exp_dir: str | Path, exp_path: str | None = None, paper: bool = False) -> Path:
+def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
     """Collect, aggregate and draw; returns the path of ``report.md``."""
     exp_dir = Path(exp_dir)
     out = exp_dir / "report"
@@ -56,48 +56,70 @@ def write_report(exp_dir: str | Path, exp_path: str | None = None, paper: bool =
     md += [f"Runs: {len(runs)} ({', '.join(f'{v} {k}' for k, v in counts.items() if v)}). "
            "Only finished runs enter the tables; the others are listed in `runs.csv` with "
            "their status.", ""]
-    done = runs[runs["finished"]]
-    if rows not in done.columns:
-        done = done.assign(**{rows: "all"})
-    order = spec.get("row_order") or []
-    if order and set(done[rows].dropna()) <= set(order):
-        done = done.assign(**{rows: pd.Categorical(done[rows], order, ordered=True)})
+    done = _finished(runs, rows, spec.get("row_order") or [])
     conditions = list(runs["condition"].cat.categories)
     baseline = rep.get("baseline") or conditions[0]
-    metrics = [metric] + (["val_top5_err"] if metric == "val_top1_err"
-                          and done["val_top5_err"].notna().any() else [])
-    tidy_main = None
-    for m in metrics:
-        table, tidy = comparison(done, rows, m, conditions, baseline)
-        tidy_main = tidy if tidy_main is None else tidy_main
-        cap = (f"{UNIT.get(m, m)}: mean ± 95% CI over seeds (change against {baseline}, "
-               "paired by seed); lowest in bold")
-        md += [f"## {UNIT.get(m, m)}", "", cap + ".", "",
-               _write_tables(table, tidy, out, f"table_{m}", cap), ""]
-    md += _cost_table(done, rows, out)
-    fig = additive_gains(tidy_main, rows)
-    save(fig, out / "additive_gains")
+    tidy, table_md = _tables(done, rows, metric, conditions, baseline, out)
+    md += table_md + _cost_table(done, rows, out)
+    save(additive_gains(tidy, rows), out / "additive_gains")
     md += ["## Gains step by step", "", "![additive gains](additive_gains.png)", ""]
     if mirrors_paper(conditions, rows):
-        beside = paper_beside(tidy_main, metric)
-        beside.round(4).to_csv(out / "paper_comparison.csv", index=False)
-        md += ["## Beside the paper (ImageNet, Table 2)", "",
-               "| arch | condition | measured change | paper's change |", "|---|---|---|---|"]
-        for _, r in beside.iterrows():
-            ci = f" ± {r['delta_ci95']:.2f}" if r["delta_n"] >= 2 else ""
-            paper_d = "" if pd.isna(r["paper_delta"]) else f"{r['paper_delta']:+.2f}"
-            md.append(f"| {r['model.arch']} | {r['condition']} | {r['delta']:+.2f}{ci} | "
-                      f"{paper_d} |")
-        md.append("")
+        md += _beside_paper(tidy, metric, out)
     if paper:
         md += [_paper_chart(out, metric), ""]
     if len(rep.get("interaction") or []) == 2:
         a, b = rep["interaction"]
         eff = interaction(done, a, b, metric, rows=rows if rows in done else None)
         eff.round(4).to_csv(out / "interaction.csv", index=False)
-        md += ["## Does it add up?", "", additive_sentence(eff, metric), "",
-               _plain(eff), ""]
-    for axis in spec.get("grid", []):
+        md += ["## Does it add up?", "", additive_sentence(eff, metric), "", _plain(eff), ""]
+    md += _charts(exp_dir, done, spec.get("grid", []), rows, metric, out)
+    (out / "report.md").write_text("\n".join(md).rstrip() + "\n")
+    return out / "report.md"
+
+
+def _finished(runs: pd.DataFrame, rows: str, order: list) -> pd.DataFrame:
+    """Finished runs, with the rows key in the order the experiment file lists it."""
+    done = runs[runs["finished"]]
+    if rows not in done.columns:
+        done = done.assign(**{rows: "all"})
+    if order and set(done[rows].dropna()) <= set(order):
+        done = done.assign(**{rows: pd.Categorical(done[rows], order, ordered=True)})
+    return done
+
+
+def _tables(done, rows, metric, conditions, baseline, out) -> tuple[pd.DataFrame, list[str]]:
+    """The metric's table, and the top-5 table beside a top-1 one; returns the first's
+    numbers and the Markdown."""
+    metrics = [metric] + (["val_top5_err"] if metric == "val_top1_err"
+                          and done["val_top5_err"].notna().any() else [])
+    md, first = [], None
+    for m in metrics:
+        table, tidy = comparison(done, rows, m, conditions, baseline)
+        first = tidy if first is None else first
+        cap = (f"{UNIT.get(m, m)}: mean ± 95% CI over seeds (change against {baseline}, "
+               "paired by seed); lowest in bold")
+        md += [f"## {UNIT.get(m, m)}", "", cap + ".", "",
+               _write_tables(table, tidy, out, f"table_{m}", cap), ""]
+    return first, md
+
+
+def _beside_paper(tidy: pd.DataFrame, metric: str, out: Path) -> list[str]:
+    beside = paper_beside(tidy, metric)
+    beside.round(4).to_csv(out / "paper_comparison.csv", index=False)
+    md = ["## Beside the paper (ImageNet, Table 2)", "",
+          "| arch | condition | measured change | paper's change |", "|---|---|---|---|"]
+    for _, r in beside.iterrows():
+        ci = f" ± {r['delta_ci95']:.2f}" if r["delta_n"] >= 2 else ""
+        paper_d = "" if pd.isna(r["paper_delta"]) else f"{r['paper_delta']:+.2f}"
+        md.append(f"| {r['model.arch']} | {r['condition']} | {r['delta']:+.2f}{ci} | "
+                  f"{paper_d} |")
+    return md + [""]
+
+
+def _charts(exp_dir, done, grid, rows, metric, out) -> list[str]:
+    """A chart per swept axis other than the rows, and the learning curves."""
+    md = []
+    for axis in grid:
         if axis != rows and axis in done and done[axis].nunique() > 1:
             st = cell_stats(done, [axis, "condition"], metric)
             stem = "by_" + axis.replace(".", "_")
@@ -107,8 +129,7 @@ def write_report(exp_dir: str | Path, exp_path: str | None = None, paper: bool =
     if not hist.empty:
         save(learning_curves(hist), out / "learning_curves")
         md += ["## Learning curves", "", "![learning curves](learning_curves.png)", ""]
-    (out / "report.md").write_text("\n".join(md).rstrip() + "\n")
-    return out / "report.md"
+    return md
 
 
 def _paper_chart(out: Path, metric: str = "val_top1_err") -> str:
