@@ -85,7 +85,7 @@ class TrainConfig(_Strict):
 
 class WandbConfig(_Strict):
     mode: Literal["online", "offline", "disabled"] | None = Field(
-        "disabled", description="W&B mode; null: WANDB_MODE, else online (offline w/o key)")
+        None, description="W&B mode; null: WANDB_MODE, else online (offline without a key)")
     project: str = Field("spp-lab", description="W&B project")
     entity: str | None = Field(None, description="W&B entity (team or user)")
     tags: list[str] = Field([], description="extra tags on every run")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import netrc
 import os
 import re
-import warnings
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,7 @@ _warned: set[str] = set()
 def _warn_once(msg: str) -> None:
     if msg not in _warned:
         _warned.add(msg)
-        warnings.warn(msg, stacklevel=2)
-        print(f"spp-lab: {msg}", flush=True)
+        print(f"spp-lab: warning: {msg}", file=sys.stderr, flush=True)
 
 
 def _has_credentials() -> bool:
