@@ -79,6 +79,7 @@ class TrainConfig(_Strict):
         "32-true", description="Lightning precision")
     accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="device kind")
     threads: PositiveInt | None = Field(None, description="torch CPU threads (default: all)")
+    checkpoint: bool = Field(True, description="save checkpoints/last.ckpt each epoch (resume)")
     limit_train_batches: PositiveInt | None = Field(None, description="cap batches per epoch")
     limit_val_batches: PositiveInt | None = Field(None, description="cap validation batches")
 

@@ -156,14 +156,16 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     callbacks: list[Callback] = [history]
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
-    ckpt = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, save_top_k=0,
-                           enable_version_counter=False)
+    if cfg.train.checkpoint:
+        callbacks.append(ModelCheckpoint(dirpath=out / "checkpoints", save_last=True,
+                                         save_top_k=0, enable_version_counter=False))
     trainer = pl.Trainer(
         max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
         precision=cfg.train.precision, deterministic=cfg.train.deterministic,
         limit_train_batches=cfg.train.limit_train_batches,
         limit_val_batches=cfg.train.limit_val_batches, num_sanity_val_steps=0,
-        logger=logger or False, callbacks=[*callbacks, ckpt], enable_progress_bar=False,
+        logger=logger or False, callbacks=callbacks, enable_progress_bar=False,
+        enable_checkpointing=cfg.train.checkpoint,
         enable_model_summary=False, default_root_dir=str(out))
     last = out / "checkpoints" / "last.ckpt"
     if last.exists():

@@ -53,3 +53,4 @@ def test_full_scale_recipe_smoke_runs(image_tree, tmp_path, name, jobs):
     statuses = [json.loads(p.read_text()) for p in exp_dir.glob("runs/*/status.json")]
     assert len(statuses) == jobs and all(s["state"] == "done" for s in statuses)
     assert (exp_dir / "report" / "report.md").exists()
+    assert not list(exp_dir.glob("runs/*/checkpoints/*.ckpt"))  # smoke runs keep no weights

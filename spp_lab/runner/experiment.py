@@ -211,12 +211,13 @@ def _matches(rule: dict[str, Any], flat: dict[str, Any], condition: str, seed: i
 
 
 def smoke(exp: ExperimentFile) -> ExperimentFile:
-    """The same grid shrunk to 2 small batches per job, under results/<name>-smoke/."""
+    """The same grid shrunk to 2 small batches per job, no checkpoints (a full-size
+    Overfeat-7 checkpoint is about 0.5 GB), under results/<name>-smoke/."""
     out = exp.model_copy(update={"name": f"{exp.name}-smoke"})
     data = exp.base.get("data", {})
     out._source = exp._source
     out._final = {"train.epochs": 1, "train.limit_train_batches": 2,
-                  "train.limit_val_batches": 1,
+                  "train.limit_val_batches": 1, "train.checkpoint": False,
                   "data.num_train": min(int(data.get("num_train", 4000)), 64),
                   "data.num_val": min(int(data.get("num_val", 1000)), 32),
                   "data.batch_size": min(int(data.get("batch_size", 64)), 8)}
