@@ -1,5 +1,6 @@
 """Training throughput (images/s) of the default experiment's model with the spp, pool and
-global heads, and the data path against what the model consumes. About 1-2 minutes.
+global heads, channels_last against contiguous memory, and the data path against what the
+model consumes. About 1-2 minutes.
 
     python -m benchmarks.bench_train
 """
@@ -25,13 +26,15 @@ def default_base() -> dict:
     return yaml.safe_load((ROOT / "experiments.yaml").read_text())["base"]
 
 
-def images_per_s(head: str, steps: int = 12, batch: int = 64) -> float:
+def images_per_s(head: str, steps: int = 12, batch: int = 64, channels_last: bool = True,
+                 arch: str | None = None) -> float:
     base = default_base()
     size = base["data"]["image_size"]
     model_kw = {k: v for k, v in base["model"].items()}
     model_kw["head"] = head
+    model_kw["arch"] = arch or model_kw.get("arch", "zf5")
     torch.manual_seed(0)
-    m = SPPClassifier(10, image_size=size, **model_kw)
+    m = SPPClassifier(10, image_size=size, channels_last=channels_last, **model_kw)
     opt = torch.optim.AdamW(m.parameters(), 1e-3)
     x = torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8)
     y = torch.randint(0, 10, (batch,))
@@ -64,7 +67,9 @@ def data_rates(n: int = 4000) -> dict[str, float]:
 
 def run() -> dict:
     speeds = {h: images_per_s(h) for h in ("spp", "pool", "global")}
-    return {"speeds": speeds, "data": data_rates()}
+    layout = {(a, cl): images_per_s("spp", arch=a, channels_last=cl)
+              for a in ("zf5", "overfeat5") for cl in (True, False)}
+    return {"speeds": speeds, "layout": layout, "data": data_rates()}
 
 
 def report(r: dict) -> str:
@@ -74,6 +79,9 @@ def report(r: dict) -> str:
         "  " + ", ".join(f"{h}: {v:.0f}" for h, v in s.items()),
         f"  spp / pool = {s['spp'] / s['pool']:.2f}x   "
         f"spp / global = {s['spp'] / s['global']:.2f}x",
+        "Memory format, spp head (images/s): channels_last (default) / contiguous",
+        *(f"  {a}: {r['layout'][a, True]:.0f} / {r['layout'][a, False]:.0f} = "
+          f"{r['layout'][a, True] / r['layout'][a, False]:.2f}x" for a in ("zf5", "overfeat5")),
         "Data path (images/s)",
         f"  shapes generation: {d['generate']:.0f}  loader (crops, flips, batches): "
         f"{d['loader']:.0f}",
