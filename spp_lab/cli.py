@@ -64,9 +64,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = run_dir(cfg, rid)
     m = train_run(cfg, out)
     f, b = m["final"], m["best"]
+    test = f" · test top-1 error {m['test']['test_top1_err']:.2f}%" if "test" in m else ""
     print(f"run {rid}: {cfg.model.arch} head={cfg.model.head} · {m['epochs']} epochs · "
           f"final val top-1 error {f['val_top1_err']:.2f}% (best {b['val_top1_err']:.2f}% at "
-          f"epoch {b['epoch']}) · {m['train_img_per_s']:.0f} img/s · {m['wall_time_s']:.1f} s "
+          f"epoch {b['epoch']}){test} · {m['train_img_per_s']:.0f} img/s · "
+          f"{m['wall_time_s']:.1f} s "
           f"→ {out}")
     return 0
 

@@ -29,7 +29,9 @@ class DataConfig(_Strict):
     resize: PositiveInt | None = Field(
         None, description="shorter side before cropping, px (default image_size·8/7, as 256/224)")
     num_train: PositiveInt = Field(4000, description="shapes: training images")
-    num_val: PositiveInt = Field(1000, description="shapes: validation images")
+    num_val: PositiveInt = Field(1000, description="shapes: validation images (every epoch)")
+    num_test: int = Field(0, ge=0, description=(
+        "shapes: held-out test images scored once after training (test_* metrics); 0: none"))
     val_fraction: float = Field(0.1, gt=0, lt=1,
                                 description="imagefolder without val/: fraction held out")
     batch_size: PositiveInt = Field(64, description="images per batch")

@@ -2,7 +2,8 @@
 
 ``train_run`` seeds everything, resumes from ``checkpoints/last.ckpt`` when the folder has
 one, appends one row per epoch to ``history.csv`` as it goes (a crash keeps finished
-epochs), and writes ``metrics.json`` with the final and best values at the end.
+epochs), and writes ``metrics.json`` with the final and best values at the end, plus the
+final model's errors on the held-out test set when the data has one (``data.num_test``).
 """
 
 from __future__ import annotations
@@ -130,6 +131,16 @@ def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -
     }
 
 
+def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule) -> dict:
+    """The final model on the held-out test set, once: ``{"test_top1_err": ...}`` or {}."""
+    if not dm.has_test:
+        return {}
+    trainer.test(model, datamodule=dm, verbose=False)
+    m = trainer.callback_metrics
+    return {f"test_{k}": float(m[f"test/{k}"]) for k in ("top1_err", "top5_err", "loss")
+            if f"test/{k}" in m}
+
+
 def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None = None,
               first_step: Callable[[], None] | None = None, condition: str = "default",
               wandb_extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -174,7 +185,10 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     trainer.fit(model, dm, ckpt_path=str(last) if last.exists() else None)
     if not history.rows:
         raise RuntimeError("training finished without a validation epoch")
+    test = _score_test(trainer, model, dm)
     metrics = summarize(history.rows, model, time.perf_counter() - t0)
+    if test:
+        metrics["test"] = test
     metrics["device"] = str(trainer.strategy.root_device)
     metrics["flops_per_image"] = flops_per_image(model, cfg.data.image_size)
     metrics["wandb"] = tracking.finish(logger, metrics)

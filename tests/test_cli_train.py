@@ -16,7 +16,8 @@ from tests.conftest import spp_lab
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_overrides):
     out = tmp_path_factory.mktemp("train")
-    proc = spp_lab("train", *tiny_overrides, f"output_dir={out}", "experiment=cli")
+    proc = spp_lab("train", *tiny_overrides, "data.num_test=96", f"output_dir={out}",
+                   "experiment=cli")
     assert proc.returncode == 0, proc.stderr
     return out, proc
 
@@ -35,6 +36,33 @@ def test_train_writes_a_self_describing_run_folder(trained):
     assert 0 <= metrics["final"]["val_top1_err"] <= 100 and metrics["params"] > 0
     assert f"{metrics['final']['val_top1_err']:.2f}%" in proc.stdout
     assert (run / "checkpoints" / "last.ckpt").exists()
+
+
+def test_test_error_is_the_final_model_on_held_out_scenes(trained):
+    """metrics.json's test error against a by-hand evaluation of the last checkpoint on
+    freshly rendered test scenes (the split no training or validation step saw)."""
+    import torch
+
+    from spp_lab.data.shapes import make_scenes, render
+    from spp_lab.module import SPPClassifier
+
+    out, proc = trained
+    (run,) = (out / "cli" / "runs").iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    model = SPPClassifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt").eval()
+    scenes = make_scenes(96, seed=0, split="test")
+    images = torch.stack(render(scenes, round(32 * 8 / 7), crop=32))
+    with torch.no_grad():
+        logits = model(images)
+    top1 = 100.0 * (logits.argmax(1) != scenes.labels).float().mean().item()
+    # top-5 by rank: the label is missed when 5 or more classes score strictly higher.
+    rank = (logits > logits.gather(1, scenes.labels[:, None])).sum(1)
+    top5 = 100.0 * (rank >= 5).float().mean().item()
+    assert metrics["test"]["test_top1_err"] == pytest.approx(top1, abs=1e-4)
+    assert metrics["test"]["test_top5_err"] == pytest.approx(top5, abs=1e-4)
+    assert f"test top-1 error {top1:.2f}%" in proc.stdout
+    val = make_scenes(96, seed=0, split="val")
+    assert not torch.equal(val.labels, scenes.labels)  # a different draw from val
 
 
 BAD = [

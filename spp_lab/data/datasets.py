@@ -51,15 +51,22 @@ class TensorImages(Dataset):
 
 
 def shapes_splits(image_size: int, resize: int, n_train: int, n_val: int, seed: int,
-                  eval_mode: str, flip: bool, train_seed: int) -> tuple[Dataset, Dataset, list]:
-    """The embedded ``shapes`` data: train crops of ``resize``-px scenes, val crop or full."""
+                  eval_mode: str, flip: bool, train_seed: int, n_test: int = 0,
+                  ) -> tuple[Dataset, Dataset, Dataset | None, list]:
+    """The embedded ``shapes`` data: train crops of ``resize``-px scenes; val and test
+    (``None`` when ``n_test`` is 0) as centre crops or full images, per ``eval_mode``."""
     train = make_scenes(n_train, seed, "train")
-    val = make_scenes(n_val, seed, "val")
     train_ds = TensorImages(render(train, resize), train.labels.tolist(), image_size, flip,
                             train_seed)
-    val_imgs = render(val, resize, crop=image_size) if eval_mode == "crop" else render(
-        val, image_size)
-    return train_ds, TensorImages(val_imgs, val.labels.tolist()), list(CLASSES)
+
+    def held_out(n: int, split: str) -> TensorImages:
+        scenes = make_scenes(n, seed, split)
+        imgs = render(scenes, resize, crop=image_size) if eval_mode == "crop" else render(
+            scenes, image_size)
+        return TensorImages(imgs, scenes.labels.tolist())
+
+    test_ds = held_out(n_test, "test") if n_test else None
+    return train_ds, held_out(n_val, "val"), test_ds, list(CLASSES)
 
 
 class PILFolder(Dataset):

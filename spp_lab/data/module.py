@@ -1,8 +1,9 @@
 """The LightningDataModule: shapes, imagefolder, cifar10, caltech101 behind one config.
 
 Training yields ``image_size`` crops (the paper: random 224 crops of images whose shorter
-side is 256, flipped); validation yields centre crops or, with ``eval_mode: full``, each
-image whole at shorter side ``image_size``, batched by size. ``num_classes`` comes from here.
+side is 256, flipped); validation (every epoch) and test (``shapes`` with ``num_test``,
+scored once after training) yield centre crops or, with ``eval_mode: full``, each image
+whole at shorter side ``image_size``, batched by size. ``num_classes`` comes from here.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class SPPDataModule(pl.LightningDataModule):
         self.resize = cfg.resize or round(cfg.image_size * 8 / 7)
         self.train_ds: Dataset | None = None
         self.val_ds: Dataset | None = None
+        self.test_ds: Dataset | None = None  # shapes with num_test > 0: scored once, at the end
         self.classes: list[str] = []
 
     @property
@@ -63,9 +65,9 @@ class SPPDataModule(pl.LightningDataModule):
             return
         c = self.cfg
         if c.name == "shapes":
-            self.train_ds, self.val_ds, self.classes = shapes_splits(
+            self.train_ds, self.val_ds, self.test_ds, self.classes = shapes_splits(
                 c.image_size, self.resize, c.num_train, c.num_val, c.seed, c.eval_mode,
-                c.flip, self.train_seed)
+                c.flip, self.train_seed, c.num_test)
         else:
             self._setup_files()
 
@@ -147,10 +149,24 @@ class SPPDataModule(pl.LightningDataModule):
                           num_workers=self.cfg.num_workers,
                           persistent_workers=self.cfg.num_workers > 0)
 
+    @property
+    def has_test(self) -> bool:
+        self.setup()
+        return self.test_ds is not None
+
     def val_dataloader(self) -> DataLoader:
         self.setup()
-        sizes = _sizes(self.val_ds)
+        return self._eval_loader(self.val_ds)
+
+    def test_dataloader(self) -> DataLoader:
+        self.setup()
+        if self.test_ds is None:
+            raise UserError("data.num_test: 0, so there is no test set; set it above 0")
+        return self._eval_loader(self.test_ds)
+
+    def _eval_loader(self, ds: Dataset) -> DataLoader:
+        sizes = _sizes(ds)
         if sizes is not None and len(set(sizes)) > 1:
-            return DataLoader(self.val_ds, batch_sampler=SizeBatchSampler(
+            return DataLoader(ds, batch_sampler=SizeBatchSampler(
                 sizes, self.cfg.batch_size), num_workers=self.cfg.num_workers)
-        return DataLoader(self.val_ds, self.cfg.batch_size, num_workers=self.cfg.num_workers)
+        return DataLoader(ds, self.cfg.batch_size, num_workers=self.cfg.num_workers)

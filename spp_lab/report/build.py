@@ -90,8 +90,9 @@ def _finished(runs: pd.DataFrame, rows: str, order: list) -> pd.DataFrame:
 def _tables(done, rows, metric, conditions, baseline, out) -> tuple[pd.DataFrame, list[str]]:
     """The metric's table, and the top-5 table beside a top-1 one; returns the first's
     numbers and the Markdown."""
-    metrics = [metric] + (["val_top5_err"] if metric == "val_top1_err"
-                          and done["val_top5_err"].notna().any() else [])
+    top5 = metric.replace("top1", "top5")
+    metrics = [metric] + ([top5] if top5 != metric and top5 in done
+                          and done[top5].notna().any() else [])
     md, first = [], None
     for m in metrics:
         table, tidy = comparison(done, rows, m, conditions, baseline)

@@ -2,8 +2,9 @@
 
 Columns: ``run_id``, ``condition``, ``seed``, ``status`` (done, failed, interrupted, running,
 new), ``finished`` (bool), the final and best metrics from ``metrics.json`` (``val_top1_err``,
-``best_val_top1_err``, ...), ``epochs``, ``params``, ``flops_per_image``, ``train_img_per_s``,
-``wall_time_s``, then one column per config key (dotted; lists as ``6-3-2-1`` strings).
+``best_val_top1_err``, ...; ``test_top1_err``, ... when the data has a test set),
+``epochs``, ``params``, ``flops_per_image``, ``train_img_per_s``, ``wall_time_s``, then one
+column per config key (dotted; lists as ``6-3-2-1`` strings).
 Failed and unfinished runs are kept and flagged, never dropped silently.
 """
 
@@ -21,6 +22,7 @@ from spp_lab.runner.store import job_state
 from spp_lab.runs import read_json
 from spp_lab.runs import scalar as _scalar
 
+TEST_METRICS = ("test_top1_err", "test_top5_err", "test_loss")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -44,6 +46,8 @@ def run_row(run: Path) -> dict[str, Any]:
     for k in ("val_top1_err", "val_top5_err"):
         row[f"best_{k}"] = best.get(k)
     row["best_epoch"] = best.get("epoch")
+    for k in TEST_METRICS:
+        row[k] = metrics.get("test", {}).get(k)
     for k in ("epochs", "params", "flops_per_image", "train_img_per_s", "wall_time_s"):
         row[k] = metrics.get(k)
     row |= {k: _scalar(v) for k, v in flatten(cfg).items()}

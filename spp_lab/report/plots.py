@@ -18,7 +18,9 @@ SHADES = ["0.25", "0.55", "0.8", "0.4", "0.65", "0.9", "0.15"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 UNIT = {"val_top1_err": "top-1 error (%)", "val_top5_err": "top-5 error (%)",
         "best_val_top1_err": "best top-1 error (%)", "best_val_top5_err": "best top-5 error (%)",
-        "val_loss": "validation loss", "train_loss": "training loss"}
+        "val_loss": "validation loss", "train_loss": "training loss",
+        "test_top1_err": "test top-1 error (%)", "test_top5_err": "test top-5 error (%)",
+        "test_loss": "test loss"}
 
 
 def additive_gains(tidy: pd.DataFrame, rows: str, title: str = "") -> Figure:

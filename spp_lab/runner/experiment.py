@@ -27,7 +27,7 @@ from spp_lab.config import RunConfig, flatten, set_dotted
 from spp_lab.errors import UserError, format_validation_error, load_yaml
 
 METRICS = ("val_top1_err", "val_top5_err", "best_val_top1_err", "best_val_top5_err",
-           "val_loss", "train_loss")
+           "val_loss", "train_loss", "test_top1_err", "test_top5_err", "test_loss")
 
 
 class ReportSpec(BaseModel):

@@ -54,6 +54,8 @@ class Progress:
         metrics = read_json(Path(job.config.output_dir) / job.config.experiment / "runs" /
                             job.run_id / "metrics.json") if what == "done" else None
         tail = f" · val top-1 err {metrics['final']['val_top1_err']:.2f}%" if metrics else ""
+        if metrics and "test" in metrics:
+            tail += f" · test {metrics['test']['test_top1_err']:.2f}%"
         self._print(f"{what:<6} {job.run_id}  {describe(job)}{tail}  [{self._summary()}]")
 
     def _eta(self) -> str:
