@@ -142,6 +142,27 @@ def test_report_numbers_flags_and_determinism(fake_experiment):
     assert pd.read_parquet(fake_experiment / "runs.parquet").shape[0] == 19
 
 
+def test_runs_of_an_earlier_experiment_file_stay_on_disk_out_of_the_tables(
+        fake_experiment, tmp_path):
+    """Editing the file changes run ids; the report keeps to the ids it expands to now."""
+    import shutil
+
+    exp = tmp_path / "fake"
+    shutil.copytree(fake_experiment, exp)
+    spec = json.loads((exp / "experiment.json").read_text())
+    spec["run_ids"] = sorted(p.name for p in (exp / "runs").iterdir())
+    (exp / "experiment.json").write_text(json.dumps(spec))
+    before = write_report(exp).read_text()
+    old = exp / "runs" / "old0001"
+    shutil.copytree(exp / "runs" / "run0000", old)  # zf5, no SPP, seed 0 ...
+    (old / "metrics.json").write_text(json.dumps(
+        {"final": {"val_top1_err": 99.0}, "best": {"val_top1_err": 99.0, "epoch": 0}}))
+    text = write_report(exp).read_text()
+    assert "1 run folders in `runs/` come from an earlier version" in text
+    assert before.split("Runs: ")[1] == text.split("Runs: ")[1]  # same tables, same charts
+    assert "old0001" not in (exp / "runs.csv").read_text() and old.is_dir()
+
+
 def test_paper_report_command(tmp_path):
     md = write_paper(tmp_path / "paper")
     assert "34.98 (−1.01), n=1" in md.read_text()

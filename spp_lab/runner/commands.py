@@ -81,12 +81,14 @@ def cmd_ls(args) -> int:
     return 0
 
 
-def save_spec(exp_dir: Path, exp: Any, source: str) -> None:
-    """What the report needs to know: conditions in order, report settings, swept keys."""
+def save_spec(exp_dir: Path, exp: Any, source: str, jobs: list[Job]) -> None:
+    """What the report needs to know: conditions in order, report settings, swept keys, and
+    the run ids the file expands to now (older run folders stay on disk, out of the tables)."""
     from spp_lab.runs import write_json
 
     write_json(exp_dir / "experiment.json", {
         "name": exp.name, "description": exp.description, "source": source,
+        "run_ids": [job.run_id for job in jobs],
         "conditions": list(exp.conditions) or ["default"], "report": exp.report.model_dump(),
         "grid": list(exp.grid) + list(exp.zip), "seeds": exp.seeds,
         "row_order": [_scalar(v) for v in (exp.grid.get(exp.report.rows)
@@ -105,7 +107,7 @@ def cmd_report(args) -> int:
     if path.is_file():
         exp, jobs = load_jobs(str(path))
         exp_dir = Path(jobs[0].config.output_dir) / exp.name
-        save_spec(exp_dir, exp, str(path))
+        save_spec(exp_dir, exp, str(path), jobs)
     else:
         exp_dir = path
     if not (exp_dir / "runs").is_dir():
@@ -135,8 +137,8 @@ def _reset(rdir: Path) -> None:
 
 
 def cmd_run(args) -> int:
-    exp, jobs = load_jobs(args.file, args.smoke, args.set)
-    jobs = select(jobs, parse_only(args.only))
+    exp, every_job = load_jobs(args.file, args.smoke, args.set)
+    jobs = select(every_job, parse_only(args.only))
     todo, skipped = [], []
     for job in jobs:
         rdir = run_dir(job.config, job.run_id)
@@ -156,8 +158,8 @@ def cmd_run(args) -> int:
         for job in todo:
             print(f"  would run {job.run_id}  {job.condition}  seed={job.seed}  {job.values}")
         return 0
-    exp_dir = Path(jobs[0].config.output_dir) / exp.name
-    save_spec(exp_dir, exp, args.file)
+    exp_dir = Path(every_job[0].config.output_dir) / exp.name
+    save_spec(exp_dir, exp, args.file, every_job)
     if args.force:
         for job in todo:
             _reset(run_dir(job.config, job.run_id))
