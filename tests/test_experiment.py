@@ -73,6 +73,14 @@ def test_only_selects_by_values(tmp_path):
     assert len(picked) == 4 and all(j.config.model.arch == "zf5" for j in picked)
 
 
+def test_only_that_selects_nothing_is_a_user_error(tmp_path):
+    path = write(tmp_path, GOOD)
+    proc = spp_lab("run", str(path), "--only", "seed=99", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"--only seed=99: selects none of the {len(expand(load_experiment(path)))} jobs" \
+        in proc.stderr
+
+
 BAD = [
     ("name: x\nbase: {model: {arch: zf6}}\n", "base.model.arch: must be one of"),
     ("name: x\ngrid: {model.levels: [[4, 2, 1], [6, 0]]}\n",

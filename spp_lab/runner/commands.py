@@ -139,6 +139,9 @@ def _reset(rdir: Path) -> None:
 def cmd_run(args) -> int:
     exp, every_job = load_jobs(args.file, args.smoke, args.set)
     jobs = select(every_job, parse_only(args.only))
+    if not jobs:  # a misspelt value would otherwise run nothing, silently
+        raise UserError(f"--only {' '.join(args.only)}: selects none of the {len(every_job)} "
+                        f"jobs of {args.file}; `spp-lab ls {args.file}` lists their values")
     todo, skipped = [], []
     for job in jobs:
         rdir = run_dir(job.config, job.run_id)
@@ -175,7 +178,7 @@ def cmd_run(args) -> int:
         from spp_lab.report.build import write_report
 
         print(f"report: {write_report(exp_dir)}")
-        _wandb_summary(exp_dir, jobs[0].config)
+        _wandb_summary(exp_dir, every_job[0].config)
     return 1 if outcome.failed else 0
 
 
