@@ -158,7 +158,7 @@ def test_runs_of_an_earlier_experiment_file_stay_on_disk_out_of_the_tables(
     (old / "metrics.json").write_text(json.dumps(
         {"final": {"val_top1_err": 99.0}, "best": {"val_top1_err": 99.0, "epoch": 0}}))
     text = write_report(exp).read_text()
-    assert "1 run folders in `runs/` come from an earlier version" in text
+    assert "1 run folders in `runs/` are not jobs of the experiment file as it is now" in text
     assert before.split("Runs: ")[1] == text.split("Runs: ")[1]  # same tables, same charts
     assert "old0001" not in (exp / "runs.csv").read_text() and old.is_dir()
 

@@ -50,9 +50,9 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
     if "run_ids" in spec and not runs.empty:
         older = ~runs["run_id"].isin(spec["run_ids"])
         if older.any():
-            md += [f"{int(older.sum())} run folders in `runs/` come from an earlier version of "
-                   "the experiment file (another config); they are kept on disk, out of these "
-                   "tables and `runs.csv`.", ""]
+            md += [f"{int(older.sum())} run folders in `runs/` are not jobs of the experiment "
+                   "file as it is now (an earlier version's configs or seeds); they are kept "
+                   "on disk, out of these tables and `runs.csv`.", ""]
         runs = runs[~older].reset_index(drop=True)
     if runs.empty:
         (out / "report.md").write_text("\n".join(md + ["No runs yet."]) + "\n")
