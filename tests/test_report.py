@@ -153,6 +153,7 @@ def test_runs_of_an_earlier_experiment_file_stay_on_disk_out_of_the_tables(
     spec["run_ids"] = sorted(p.name for p in (exp / "runs").iterdir())
     (exp / "experiment.json").write_text(json.dumps(spec))
     before = write_report(exp).read_text()
+    (exp / "report" / "table_test_top1_err.md").write_text("an earlier metric's table")
     old = exp / "runs" / "old0001"
     shutil.copytree(exp / "runs" / "run0000", old)  # zf5, no SPP, seed 0 ...
     (old / "metrics.json").write_text(json.dumps(
@@ -161,6 +162,8 @@ def test_runs_of_an_earlier_experiment_file_stay_on_disk_out_of_the_tables(
     assert "1 run folders in `runs/` are not jobs of the experiment file as it is now" in text
     assert before.split("Runs: ")[1] == text.split("Runs: ")[1]  # same tables, same charts
     assert "old0001" not in (exp / "runs.csv").read_text() and old.is_dir()
+    assert not (exp / "report" / "table_test_top1_err.md").exists()  # tables of this report only
+    assert (exp / "report" / "table_val_top1_err.md").exists()
 
 
 def test_paper_report_command(tmp_path):

@@ -42,6 +42,8 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
     exp_dir = Path(exp_dir)
     out = exp_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
+    for stale in (*out.glob("table_*.*"), *out.glob("by_*.*")):  # named by metric or axis
+        stale.unlink()
     spec = experiment_spec(exp_dir)
     rep = spec.get("report", {})
     rows, metric = rep.get("rows", "model.arch"), rep.get("metric", "val_top1_err")
