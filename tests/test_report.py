@@ -162,6 +162,8 @@ def test_runs_of_an_earlier_experiment_file_stay_on_disk_out_of_the_tables(
     assert "1 run folders in `runs/` are not jobs of the experiment file as it is now" in text
     assert before.split("Runs: ")[1] == text.split("Runs: ")[1]  # same tables, same charts
     assert "old0001" not in (exp / "runs.csv").read_text() and old.is_dir()
+    assert "old0001" not in set(collect(exp)["run_id"])  # the notebook's view, too
+    assert "old0001" in set(collect(exp, current_only=False)["run_id"])
     assert not (exp / "report" / "table_test_top1_err.md").exists()  # tables of this report only
     assert (exp / "report" / "table_val_top1_err.md").exists()
 

@@ -49,13 +49,10 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
     rows, metric = rep.get("rows", "model.arch"), rep.get("metric", "val_top1_err")
     runs = collect(exp_dir)
     md = [f"# {spec.get('name', exp_dir.name)}", "", spec.get("description", "").strip(), ""]
-    if "run_ids" in spec and not runs.empty:
-        older = ~runs["run_id"].isin(spec["run_ids"])
-        if older.any():
-            md += [f"{int(older.sum())} run folders in `runs/` are not jobs of the experiment "
-                   "file as it is now (an earlier version's configs or seeds); they are kept "
-                   "on disk, out of these tables and `runs.csv`.", ""]
-        runs = runs[~older].reset_index(drop=True)
+    if runs.attrs.get("older_runs"):
+        md += [f"{runs.attrs['older_runs']} run folders in `runs/` are not jobs of the "
+               "experiment file as it is now (an earlier version's configs or seeds); they "
+               "are kept on disk, out of these tables and `runs.csv`.", ""]
     if runs.empty:
         (out / "report.md").write_text("\n".join(md + ["No runs yet."]) + "\n")
         return out / "report.md"

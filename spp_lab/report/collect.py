@@ -54,13 +54,23 @@ def run_row(run: Path) -> dict[str, Any]:
     return row
 
 
-def collect(exp_dir: str | Path) -> pd.DataFrame:
-    """Every run folder under ``exp_dir/runs`` as a row; sorted by condition order, run id."""
+def collect(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
+    """Every run folder under ``exp_dir/runs`` as a row; sorted by condition order, run id.
+
+    With ``current_only``, only the jobs the experiment file expands to now (the run ids in
+    ``experiment.json``); ``df.attrs["older_runs"]`` counts the folders left out.
+    """
+    spec = experiment_spec(exp_dir)
     runs = sorted(p for p in (Path(exp_dir) / "runs").glob("*") if p.is_dir())
+    older = 0
+    if current_only and "run_ids" in spec:
+        ids = set(spec["run_ids"])
+        older = sum(r.name not in ids for r in runs)
+        runs = [r for r in runs if r.name in ids]
     df = pd.DataFrame([run_row(r) for r in runs])
+    df.attrs["older_runs"] = older
     if df.empty:
         return df
-    spec = experiment_spec(exp_dir)
     order = spec.get("conditions") or list(dict.fromkeys(df["condition"]))
     order += [c for c in dict.fromkeys(df["condition"]) if c not in order]
     df["condition"] = pd.Categorical(df["condition"], categories=order, ordered=True)
