@@ -15,7 +15,13 @@ from spp_lab.report.build import write_paper, write_report
 from spp_lab.report.collect import collect
 from spp_lab.report.paper import paper_runs, paper_table
 from spp_lab.report.plots import additive_gains, save
-from spp_lab.report.stats import additive_sentence, cell_stats, interaction, paired_deltas
+from spp_lab.report.stats import (
+    additive_sentence,
+    cell_stats,
+    interaction,
+    paired_deltas,
+    seeds_for_ci,
+)
 from spp_lab.report.tables import comparison, to_latex, to_markdown
 
 CONDS = ["no SPP", "SPP single-size", "SPP multi-size"]
@@ -73,6 +79,16 @@ def test_interaction_is_zero_for_additive_and_detected_otherwise():
     assert "not additive" in additive_sentence(non, "err")
 
 
+def test_seeds_for_ci_against_the_t_table_by_hand():
+    # sd 1: n=6 gives 2.571/√6 = 1.050 > 1, n=7 gives 2.447/√7 = 0.925 ≤ 1.
+    # sd 0.5: n=3 gives 4.303·0.5/√3 = 1.242, n=4 gives 3.182·0.5/2 = 0.796.
+    # sd 3: n=37 gives 2.042 (df 36 uses the df-30 entry, erring wide)·3/√37 = 1.007 > 1,
+    # n=38 gives 2.042·3/√38 = 0.994.
+    got = seeds_for_ci(np.array([1.0, 0.5, 0.0, 3.0, np.nan, 500.0]))
+    assert got[:4].tolist() == [7, 4, 2, 38]
+    assert math.isnan(got[4]) and math.isinf(got[5])
+
+
 def test_chart_is_an_image_of_the_expected_size(tmp_path):
     _, tidy = comparison(paper_runs(), "model.arch", "val_top1_err", CONDS, "no SPP")
     png, svg = save(additive_gains(tidy, "model.arch"), tmp_path / "gains")
@@ -127,6 +143,7 @@ def test_report_numbers_flags_and_determinism(fake_experiment):
     assert "| zf5 | 39.50 ± 1.24 | 38.50 ± 1.24 (−1.00 ± 0.00) | **37.50 ± 1.24 (−2.00 ± " \
            "0.00)** |" in text
     assert text.index("| zf5 |") < text.index("| overfeat5 |")
+    assert "| zf5 | SPP single-size | 0.00 | 2 |" in text  # exact paired changes: 2 seeds
     assert "Beside the paper" in text and "| zf5 | SPP single-size | -1.00 ± 0.00 | -1.01 |" \
         in text
     out = fake_experiment / "report"

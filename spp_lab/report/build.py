@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from spp_lab.report.collect import collect, experiment_spec, save_runs
 from spp_lab.report.paper import PAPER_CONDITIONS, mirrors_paper, paper_runs
 from spp_lab.report.plots import UNIT, additive_gains, learning_curves, metric_by_axis, save
-from spp_lab.report.stats import additive_sentence, cell_stats, interaction
+from spp_lab.report.stats import additive_sentence, cell_stats, interaction, seeds_for_ci
 from spp_lab.report.tables import comparison, to_html, to_latex, to_markdown
 
 
@@ -107,7 +108,28 @@ def _tables(done, rows, metric, conditions, baseline, out) -> tuple[pd.DataFrame
                "paired by seed); lowest in bold")
         md += [f"## {UNIT.get(m, m)}", "", cap + ".", "",
                _write_tables(table, tidy, out, f"table_{m}", cap), ""]
+        if m == metric:
+            md += _seeds_needed(tidy, rows)
     return first, md
+
+
+def _seeds_needed(tidy: pd.DataFrame, rows: str) -> list[str]:
+    """How many seeds per cell a ±1-point CI of each paired change needs at its spread."""
+    if "delta_std" not in tidy or not tidy["metric"].iloc[0].endswith("_err"):
+        return []
+    d = tidy.dropna(subset=["delta_std"])
+    if d.empty:
+        return []
+    need = seeds_for_ci(d["delta_std"], halfwidth=1.0)
+    n = int(d["delta_n"].min())
+    lines = ["Seeds per cell that a ±1-point 95% CI of each change would need at the spread "
+             "measured here (standard deviation of the paired change across seeds; "
+             f"estimated from {n}+ seeds, so an order of magnitude, not a promise):", "",
+             f"| {rows} | condition | paired std | seeds for ±1 point |", "|---|---|---|---|"]
+    for (_, r), k in zip(d.iterrows(), need):
+        k_text = "more than 10,000" if np.isinf(k) else f"{int(k)}"
+        lines.append(f"| {r[rows]} | {r['condition']} | {r['delta_std']:.2f} | {k_text} |")
+    return lines + [""]
 
 
 def _beside_paper(tidy: pd.DataFrame, metric: str, out: Path) -> list[str]:

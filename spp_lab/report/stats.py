@@ -6,6 +6,7 @@
   a row (negative = lower error than the baseline, as the paper's brackets), then summarised.
 * :func:`interaction`: a 2×2 design paired by seed: both main effects and the interaction
   ``(y11 - y10) - (y01 - y00)``; the gains are additive when its CI covers 0.
+* :func:`seeds_for_ci`: the seeds per cell a CI of a given half-width needs at a spread.
 """
 
 from __future__ import annotations
@@ -85,6 +86,17 @@ def interaction(runs: pd.DataFrame, a: str, b: str, metric: str,
     long = effects.melt(ignore_index=False, var_name="effect", value_name="value").dropna()
     out = _summarise(long.reset_index().groupby(keys + ["effect"], sort=False)["value"])
     return out.reset_index()
+
+
+def seeds_for_ci(std: np.ndarray | pd.Series, halfwidth: float = 1.0,
+                 max_n: int = 10_000) -> np.ndarray:
+    """Smallest n ≥ 2 with ``t975(n-1) · std / √n ≤ halfwidth``: the seeds per cell a 95% CI
+    of that half-width needs at this spread (NaN where std is NaN, inf beyond ``max_n``)."""
+    s = np.asarray(std, dtype=float).reshape(-1, 1)
+    n = np.arange(2, max_n + 1).reshape(1, -1)
+    ok = t975(n - 1) * s / np.sqrt(n) <= halfwidth
+    first = np.where(ok.any(axis=1), n[0, ok.argmax(axis=1)], np.inf)
+    return np.where(np.isnan(s[:, 0]), np.nan, first)
 
 
 def additive_sentence(effects: pd.DataFrame, metric: str) -> str:
