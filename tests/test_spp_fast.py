@@ -10,7 +10,14 @@ import torch.nn.functional as F
 
 from spp_lab.layers import spatial_pyramid_pool
 from spp_lab.layers.bins import paper_valid_levels
-from spp_lab.layers.spp_fast import plan_pyramid
+from spp_lab.layers.spp_fast import (
+    SCATTERS,
+    plan_pyramid,
+    pool_layout,
+    pyramid_max,
+    scatter_method,
+    scatter_to_map,
+)
 
 SIZES = [(a, a) for a in range(1, 41)] + [(a, b) for a, b in itertools.product(
     (1, 3, 7, 10, 13, 24, 40), (2, 6, 9, 17, 33)) if a != b]
@@ -96,23 +103,105 @@ def test_deterministic_mode_gives_identical_gradients():
         torch.use_deterministic_algorithms(False)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_cuda_deterministic_backward():
+def layouts(x):
+    """The same values in the memory layouts a GPU job hands the layer: (name, leaf, view)
+    where ``view`` (the layer's input) is a function of the leaf that equals ``x``."""
+    def leaf(t):
+        return t.detach().clone(memory_format=torch.preserve_format).requires_grad_()
+
+    cl = leaf(x.contiguous(memory_format=torch.channels_last))
+    wide = leaf(torch.stack([x, x], dim=2).flatten(1, 2))  # every other channel is x
+    tr = leaf(x.transpose(2, 3).contiguous())
+    yield "contiguous", (c := leaf(x)), lambda: c
+    yield "channels_last", cl, lambda: cl
+    yield "strided view", wide, lambda: wide[:, ::2]
+    yield "transposed", tr, lambda: tr.transpose(2, 3)
+
+
+@pytest.mark.parametrize("scatter", SCATTERS)
+@pytest.mark.parametrize("bins,levels,size", [("adaptive", (6, 3, 2, 1), 13),
+                                              ("adaptive", (4, 2, 1), 5),
+                                              ("paper", (6, 3, 2, 1), 13)])
+def test_every_backward_scatter_handles_any_strides(scatter, bins, levels, size):
+    """The CUDA deterministic scatter (index_put) and the default one (scatter_add), forced
+    on the CPU, on contiguous, channels-last and strided maps, against per-level pooling."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.randperm(2 * 4 * size * size, generator=g).view(2, 4, size, size).double()
+    n_f = plan_pyramid(size, size, levels, bins, "max")
+    assert n_f == max(levels)
+    for name, leaf, view in layouts(base):
+        x1, x2 = view(), base.clone().requires_grad_()
+        assert torch.equal(x1, base), name
+        y1 = pyramid_max(x1, levels, bins, n_f, scatter=scatter)
+        y2 = direct(x2, levels, "max", bins)
+        assert torch.equal(y1, y2), name
+        wgt = torch.randn(y1.shape, generator=g, dtype=torch.double)
+        (y1 * wgt).sum().backward()
+        (y2 * wgt).sum().backward()
+        grad = leaf.grad if leaf.shape == base.shape else leaf.grad[:, ::2]
+        grad = grad.transpose(2, 3) if name == "transposed" else grad
+        torch.testing.assert_close(grad, x2.grad, rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_scatter_to_map_takes_channels_last_argmax_indices():
+    """The GPU crash of e7a6826: indices of a channels-last map are not viewable as 1-D."""
+    x = torch.randn(2, 3, 13, 13).contiguous(memory_format=torch.channels_last)
+    fine, idx = F.adaptive_max_pool2d(x, 4, return_indices=True)
+    assert not idx.is_contiguous()
+    grad = torch.randn(2, 3, 16)
+    ref = torch.zeros(2, 3, 169).scatter_add_(2, idx.reshape(2, 3, -1).contiguous(), grad)
+    for method in SCATTERS:
+        out = scatter_to_map(grad, idx.reshape(2, 3, -1), 169, method)
+        torch.testing.assert_close(out, ref)
+    with pytest.raises(ValueError, match="allowed: scatter_add, index_put"):
+        scatter_to_map(grad, idx.reshape(2, 3, -1), 169, "atomic")
+
+
+def test_device_choices_are_the_documented_ones():
+    assert scatter_method("cuda", deterministic=True) == "index_put"
+    assert scatter_method("cuda", deterministic=False) == "scatter_add"
+    assert scatter_method("cpu", deterministic=True) == "scatter_add"
+    assert pool_layout("cpu", 256, 1 << 20) == torch.channels_last
+    assert pool_layout("cpu", 256, 64 << 20) == torch.contiguous_format  # large: in place
+    assert pool_layout("cpu", 1, 1 << 10) == torch.contiguous_format
+    assert pool_layout("cuda", 256, 1 << 20) == torch.contiguous_format
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (make gpu-check); "
+                    "the same code runs on the CPU in the tests above")
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "strided view"])
+def test_cuda_deterministic_backward(layout):
     torch.use_deterministic_algorithms(True)
     try:
         x = torch.randn(8, 32, 13, 13, device="cuda")
         grads = []
         for _ in range(2):
-            xi = x.clone().requires_grad_()
-            spatial_pyramid_pool(xi, (6, 3, 2, 1)).sum().backward()
-            grads.append(xi.grad)
+            name, leaf, view = next(t for t in layouts(x) if t[0] == layout)
+            spatial_pyramid_pool(view(), (6, 3, 2, 1)).sum().backward()
+            grads.append(leaf.grad if leaf.shape == x.shape else leaf.grad[:, ::2])
         assert torch.equal(*grads)
+        ref = x.detach().cpu().double().requires_grad_()
+        direct(ref, (6, 3, 2, 1), "max", "adaptive").sum().backward()
+        torch.testing.assert_close(grads[0].cpu().double(), ref.grad)
     finally:
         torch.use_deterministic_algorithms(False)
 
 
+@pytest.mark.parametrize("pool", ["max", "avg", "avgmax", "catavgmax"])
+@pytest.mark.parametrize("bins,size,levels", [("adaptive", 12, (6, 3, 2, 1)),
+                                              ("adaptive", 8, (4, 2, 1)),
+                                              ("paper", 13, (6, 3, 2, 1))])
+def test_fixed_window_export_head_equals_the_layer(pool, bins, size, levels):
+    from spp_lab.export import FixedWindowPyramid
+    from spp_lab.layers import SpatialPyramidPool2d
+
+    layer = SpatialPyramidPool2d(levels, pool, bins)
+    x = torch.randn(2, 3, size, size, dtype=torch.double)
+    torch.testing.assert_close(FixedWindowPyramid(layer, (size, size))(x), layer(x))
+
+
 def test_onnx_export_where_possible_and_a_clear_error_elsewhere(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the onnx extra")
     from spp_lab.export import export_onnx, exportable_sizes
     from spp_lab.models import get_model
 
@@ -121,7 +210,11 @@ def test_onnx_export_where_possible_and_a_clear_error_elsewhere(tmp_path):
                       levels=(4, 2, 1), train_size=64).eval()
     good = exportable_sizes(model, 64)
     assert good, "some input size near 64 px must export"
-    path = export_onnx(model, good[0], tmp_path / "m.onnx")
+    try:
+        path = export_onnx(model, good[0], tmp_path / "m.onnx")
+    except RuntimeError as err:  # the exporter of this torch release cannot lower an op
+        assert f"under torch {torch.__version__}" in str(err)
+        pytest.skip(str(err))
     x = torch.randn(1, 3, good[0], good[0])
     got = ort.InferenceSession(str(path)).run(None, {"image": x.numpy()})[0]
     torch.testing.assert_close(torch.from_numpy(got), model(x).detach(), rtol=1e-4, atol=1e-4)

@@ -11,10 +11,16 @@ and ``n_c | n_f``). :func:`plan_pyramid` decides this per input size and level s
 
 The backward pass is one scatter: the coarse levels' gradients are first added onto the fine
 grid through their argmax indices, then the fine grid's gradient is scattered into the map.
-On CUDA with ``torch.use_deterministic_algorithms(True)`` the scatter is
-``index_put_(accumulate=True)``, which has a deterministic kernel (adaptive max pooling's
-own CUDA backward has none). At ties the gradient goes to one of the tied maxima, which is a
-valid subgradient but not always the same element that per-level pooling picks.
+Two scatters give the same numbers (:data:`SCATTERS`): ``scatter_add`` (atomics on CUDA) and
+``index_put`` (``index_put_(accumulate=True)``, which has a deterministic CUDA kernel, where
+adaptive max pooling's own CUDA backward has none). :func:`scatter_method` picks one from the
+device and the determinism flag; both run, and are tested, on the CPU with any input strides.
+At ties the gradient goes to one of the tied maxima, which is a valid subgradient but not
+always the element that per-level pooling picks.
+
+The map is pooled in the layout the device's kernel is fastest in (:func:`pool_layout`):
+channels-last on the CPU (its pooling kernels vectorise over channels), contiguous NCHW on
+CUDA (its NHWC adaptive pooling kernel measured 1.6-1.9x slower on an H200).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from spp_lab.layers.bins import adaptive_edges, edges, paper_window
 # fault on first touch, and a channels-last copy costs more than the faster kernel saves
 # (benchmarks/bench_spp.py, 24×24 maps).
 _CL_MAX_BYTES = 32 << 20
+SCATTERS = ("scatter_add", "index_put")
 
 
 def _union_exact(a: int, n_f: int, n_c: int, bins: str, disjoint: bool) -> bool:
@@ -60,6 +67,34 @@ def plan_pyramid(h: int, w: int, levels: tuple[int, ...], bins: str, pool: str) 
     return n_f
 
 
+def pool_layout(device_type: str, channels: int, nbytes: int) -> torch.memory_format:
+    """The memory format to pool a map in: the layout the device's kernel runs fastest."""
+    if device_type == "cpu":
+        cpu_fast = channels > 1 and nbytes < _CL_MAX_BYTES
+        return torch.channels_last if cpu_fast else torch.contiguous_format
+    return torch.contiguous_format
+
+
+def scatter_method(device_type: str, deterministic: bool) -> str:
+    """``index_put`` where a deterministic CUDA kernel is required, else ``scatter_add``."""
+    return "index_put" if device_type == "cuda" and deterministic else "scatter_add"
+
+
+def scatter_to_map(grad_fine: Tensor, idx: Tensor, hw: int, method: str) -> Tensor:
+    """Add ``grad_fine`` (N, C, F) into a zero (N, C, hw) map at argmax indices ``idx``
+    (N, C, F, any strides; each index in ``[0, hw)``)."""
+    n, c, _ = grad_fine.shape
+    out = grad_fine.new_zeros(n, c, hw)
+    if method == "scatter_add":
+        return out.scatter_add_(2, idx, grad_fine)
+    if method != "index_put":
+        raise ValueError(f"unknown scatter {method!r}; allowed: {', '.join(SCATTERS)}")
+    # Flat offsets in logical order: reshape (never view) copes with channels-last indices.
+    base = torch.arange(n * c, device=idx.device).view(n, c, 1) * hw
+    out.view(-1).index_put_(((idx + base).reshape(-1),), grad_fine.reshape(-1), True)
+    return out
+
+
 def _fine_max(x: Tensor, n_f: int, bins: str) -> tuple[Tensor, Tensor]:
     if bins == "adaptive":
         return F.adaptive_max_pool2d(x, n_f, return_indices=True)
@@ -69,13 +104,11 @@ def _fine_max(x: Tensor, n_f: int, bins: str) -> tuple[Tensor, Tensor]:
 
 class _PyramidMax(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, levels: tuple[int, ...], bins: str, n_f: int) -> Tensor:
+    def forward(ctx, x: Tensor, levels: tuple[int, ...], bins: str, n_f: int,
+                scatter: str | None) -> Tensor:
         n, c = x.shape[:2]
-        xin = x
-        if x.device.type == "cpu" and c > 1 and x.numel() * x.element_size() < _CL_MAX_BYTES:
-            # CPU pooling kernels vectorise over channels only in channels-last layout.
-            xin = x.contiguous(memory_format=torch.channels_last)
-        fine, idx = _fine_max(xin, n_f, bins)
+        layout = pool_layout(x.device.type, c, x.numel() * x.element_size())
+        fine, idx = _fine_max(x.contiguous(memory_format=layout), n_f, bins)
         parts, coarse_idx = [], []
         for lvl in levels:
             if lvl == n_f:
@@ -86,6 +119,8 @@ class _PyramidMax(torch.autograd.Function):
             coarse_idx.append(gi.reshape(n, c, -1))
         ctx.save_for_backward(idx.reshape(n, c, -1), *coarse_idx)
         ctx.levels, ctx.n_f, ctx.in_shape = levels, n_f, x.shape
+        ctx.scatter = scatter or scatter_method(
+            x.device.type, torch.are_deterministic_algorithms_enabled())
         return torch.cat(parts, dim=1)
 
     @staticmethod
@@ -103,15 +138,14 @@ class _PyramidMax(torch.autograd.Function):
             else:
                 grad_fine.scatter_add_(2, coarse_idx[k], g)
                 k += 1
-        grad_x = grad.new_zeros(n, c, h * w)
-        if grad.is_cuda and torch.are_deterministic_algorithms_enabled():
-            base = torch.arange(n * c, device=grad.device).view(n, c, 1) * (h * w)
-            grad_x.view(-1).index_put_(((idx + base).view(-1),), grad_fine.view(-1), True)
-        else:
-            grad_x.scatter_add_(2, idx, grad_fine)
-        return grad_x.view(n, c, h, w), None, None, None
+        grad_x = scatter_to_map(grad_fine, idx, h * w, ctx.scatter)
+        return grad_x.view(n, c, h, w), None, None, None, None
 
 
-def pyramid_max(x: Tensor, levels: tuple[int, ...], bins: str, n_f: int) -> Tensor:
-    """Max SPP vector of ``x`` via the finest level ``n_f`` (from :func:`plan_pyramid`)."""
-    return _PyramidMax.apply(x, levels, bins, n_f)
+def pyramid_max(x: Tensor, levels: tuple[int, ...], bins: str, n_f: int,
+                scatter: str | None = None) -> Tensor:
+    """Max SPP vector of ``x`` via the finest level ``n_f`` (from :func:`plan_pyramid`).
+
+    ``scatter`` forces a backward scatter from :data:`SCATTERS`; None picks it with
+    :func:`scatter_method` (tests force each one on the CPU)."""
+    return _PyramidMax.apply(x, levels, bins, n_f, scatter)

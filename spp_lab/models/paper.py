@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from spp_lab.layers.lrn import LocalResponseNorm2d
 from spp_lab.models._api import register_model
 from spp_lab.models.net import SPPNet
 
@@ -48,7 +49,7 @@ def make_layers(
             layers.append(nn.ReLU(inplace=True))
             channels, first = out, False
         elif kind == "lrn" and not batchnorm:  # batch norm replaces LRN
-            layers.append(nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
+            layers.append(LocalResponseNorm2d(channels, 5, alpha=1e-4, beta=0.75, k=2.0))
         elif kind == "lrn":
             continue
         elif kind == "pool":
