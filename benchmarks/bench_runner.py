@@ -16,9 +16,10 @@ import textwrap
 import time
 from pathlib import Path
 
+from spp_lab.runfolder import write_json
+from spp_lab.runner.executors.local import LocalExecutor
 from spp_lab.runner.experiment import expand, load_experiment
-from spp_lab.runner.local import LocalExecutor
-from spp_lab.runs import run_dir, write_config, write_json
+from spp_lab.runs import run_dir, write_config
 
 BIN = Path(sys.executable).parent
 GRID = """

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from spp_lab.config import DataConfig
+from spp_lab.config import DataConfig, ModelConfig, TrainConfig
 from spp_lab.data import SPPDataModule
 from spp_lab.data.shapes import make_scenes, render
 from spp_lab.module import SPPClassifier
@@ -34,7 +34,8 @@ def images_per_s(head: str, steps: int = 12, batch: int = 64, channels_last: boo
     model_kw["head"] = head
     model_kw["arch"] = arch or model_kw.get("arch", "zf5")
     torch.manual_seed(0)
-    m = SPPClassifier(10, image_size=size, channels_last=channels_last, **model_kw)
+    m = SPPClassifier(ModelConfig(**model_kw), TrainConfig(channels_last=channels_last),
+                      num_classes=10, image_size=size)
     opt = torch.optim.AdamW(m.parameters(), 1e-3)
     x = torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8)
     y = torch.randint(0, 10, (batch,))

@@ -1,91 +1,138 @@
 """One typed source of defaults for a training run (pydantic; no torch import).
 
-Every field carries its meaning and unit; unknown keys are errors. ``spp-lab train --help``
-prints this schema, and an experiment file's ``base`` uses it unchanged.
+Every field carries its meaning and unit; unknown keys are errors, types are strict (no
+``true`` for a number, no number for a switch) and numbers finite. The choices of
+``model.arch``, ``model.head``, ``model.pool``, ``model.bins`` and ``model.stem`` come from
+the model registry and the layers' own tuples, so registering a backbone or a pool type
+needs no edit here. ``spp-lab train --help`` prints this schema, and an experiment file's
+``base`` uses it unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 
 from spp_lab.errors import UserError, format_validation_error
+from spp_lab.layers.choices import BIN_MODES, HEADS, POOL_TYPES, STEMS
+from spp_lab.models import arch_spec, list_models
+from spp_lab.schedule import SIZE_SCHEDULES, SizeSchedule
 
-ARCHS = ("zf5", "convnet5", "overfeat5", "overfeat7", "resnet18", "vgg11_bn")
-Arch = Literal["zf5", "convnet5", "overfeat5", "overfeat7", "resnet18", "vgg11_bn"]
+ARCHS = tuple(list_models())
+
+
+def _no_bool(v: Any) -> Any:
+    if isinstance(v, bool):
+        raise ValueError("expected a number, not a boolean")
+    return v
+
+
+Int = Annotated[int, Strict()]  # 3, never 3.0, "3" or true
+PosInt = Annotated[int, Strict(), Field(gt=0)]
+Num = Annotated[float, BeforeValidator(_no_bool)]  # finite (RunConfig forbids inf and nan)
+Bool = Annotated[bool, Strict()]
+
+
+def choice(names: tuple[str, ...]) -> Any:
+    """A Literal type of ``names`` (the registries' and layers' tuples)."""
+    return Literal[names]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Strict):
     name: Literal["shapes", "imagefolder", "cifar10", "caltech101"] = Field(
         "shapes", description="dataset; shapes is embedded and offline")
     root: str | None = Field(None, description="dataset folder (imagefolder, cifar10, caltech101)")
-    download: bool = Field(False, description="let torchvision download cifar10/caltech101")
-    image_size: PositiveInt = Field(64, description="training crop side, px")
-    resize: PositiveInt | None = Field(
+    download: Bool = Field(False, description="let torchvision download cifar10/caltech101")
+    image_size: PosInt = Field(64, description="training crop side, px")
+    resize: PosInt | None = Field(
         None, description="shorter side before cropping, px (default image_size·8/7, as 256/224)")
-    num_train: PositiveInt = Field(4000, description="shapes: training images")
-    num_val: PositiveInt = Field(1000, description="shapes: validation images (every epoch)")
-    num_test: int = Field(0, ge=0, description=(
+    num_train: PosInt = Field(4000, description="shapes: training images")
+    num_val: PosInt = Field(1000, description="shapes: validation images (every epoch)")
+    num_test: Annotated[int, Strict(), Field(ge=0)] = Field(0, description=(
         "shapes: held-out test images scored once after training (test_* metrics); 0: none"))
-    val_fraction: float = Field(0.1, gt=0, lt=1,
-                                description="imagefolder without val/: fraction held out")
-    batch_size: PositiveInt = Field(64, description="images per batch")
-    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
-    flip: bool = Field(True, description="random horizontal flip in training")
+    val_fraction: Num = Field(0.1, gt=0, lt=1,
+                              description="imagefolder without val/: fraction held out")
+    batch_size: PosInt = Field(64, description="images per batch")
+    num_workers: Annotated[int, Strict(), Field(ge=0)] = Field(
+        0, description="DataLoader worker processes")
+    flip: Bool = Field(True, description="random horizontal flip in training")
     eval_mode: Literal["crop", "full"] = Field(
         "crop", description="validation view: center crop, or the full image at its own size")
-    seed: int = Field(0, description="which images: the data seed, separate from train.seed")
+    seed: Annotated[int, Strict(), Field(ge=0)] = Field(
+        0, description="which images: the data seed, separate from train.seed")
 
 
 class ModelConfig(_Strict):
-    arch: Arch = Field("zf5", description="backbone: " + ", ".join(ARCHS))
-    width: float = Field(1.0, gt=0, le=4, description="multiplier on channels and fc sizes")
-    stem: Literal["paper", "small"] = Field(
+    arch: choice(ARCHS) = Field("zf5", description="backbone (the model registry)")
+    width: Num = Field(1.0, gt=0, le=4, description="multiplier on channels and fc sizes")
+    stem: choice(STEMS) = Field(
         "paper", description="conv1 as in the paper, or 3×3 stride 1 for 32-96 px images")
-    batchnorm: bool = Field(False, description="batch norm after each conv, replacing LRN")
-    head: Literal["spp", "pool", "global"] = Field(
+    batchnorm: Bool = Field(False, description="batch norm after each conv, replacing LRN")
+    head: choice(HEADS) = Field(
         "spp", description="spp: pyramid; pool: fixed pool5 (no-SPP baseline); global: 1×1")
-    levels: list[PositiveInt] = Field(
+    levels: list[PosInt] = Field(
         [6, 3, 2, 1], min_length=1, description="pyramid levels n (n×n bins each), spp head")
-    pool: Literal["max", "avg", "avgmax", "catavgmax"] = Field(
-        "max", description="pooling in each bin")
-    bins: Literal["adaptive", "paper"] = Field(
+    pool: choice(POOL_TYPES) = Field("max", description="pooling in each bin")
+    bins: choice(BIN_MODES) = Field(
         "adaptive", description="bin formula: Appendix-A adaptive, or §2.3 window/stride")
-    pool5_bins: PositiveInt = Field(6, description="pool head: k×k bins at the training size")
-    fc_dim: PositiveInt = Field(4096, description="fc6/fc7 units before the width multiplier")
-    dropout: float = Field(0.5, ge=0, lt=1, description="dropout after fc6 and fc7")
+    pool5_bins: PosInt = Field(6, description="pool head: k×k bins at the training size")
+    fc_dim: PosInt = Field(4096, description="fc6/fc7 units before the width multiplier")
+    dropout: Num = Field(0.5, ge=0, lt=1, description="dropout after fc6 and fc7")
+
+    @model_validator(mode="after")
+    def _switches_the_arch_uses(self) -> ModelConfig:
+        spec = arch_spec(self.arch)
+        for key in ("width", "stem", "batchnorm", "fc_dim", "dropout"):
+            value, default = getattr(self, key), type(self).model_fields[key].default
+            if key in spec.options or value == default or spec.fixed.get(key) == value:
+                continue
+            raise ValueError(f"model.{key}: {self.arch} does not use {key} (got {value!r}); "
+                             f"leave it at {default!r}. {self.arch} uses: "
+                             f"{', '.join(sorted(spec.options)) or 'none of them'}")
+        return self
 
 
 class TrainConfig(_Strict):
-    epochs: PositiveInt = Field(10, description="training epochs")
+    epochs: PosInt = Field(10, description="training epochs")
     optimizer: Literal["sgd", "adamw"] = Field("sgd", description="optimizer")
-    lr: float = Field(0.01, gt=0, description="peak learning rate")
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
-    weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay")
+    lr: Num = Field(0.01, gt=0, description="peak learning rate")
+    momentum: Num = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    weight_decay: Num = Field(5e-4, ge=0, description="L2 weight decay")
     lr_schedule: Literal["none", "cosine", "step", "plateau"] = Field(
         "cosine", description="cosine to 0; step: ÷10 at 50%, 75%; plateau: ÷10 twice at most")
-    plateau_patience: PositiveInt = Field(3, description="plateau: epochs without gain")
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the loss")
-    sizes: list[PositiveInt] = Field(
-        [], description="multi-size training sizes, px (paper: [224, 180]); [] = single-size")
-    size_schedule: Literal["epoch", "batch", "random"] = Field(
+    plateau_patience: PosInt = Field(3, description="plateau: epochs without gain")
+    label_smoothing: Num = Field(0.0, ge=0, lt=1, description="label smoothing of the loss")
+    sizes: list[PosInt] = Field(
+        [], description="multi-size training sizes, px, test size first (paper: [224, 180]); "
+                        "[] = single-size")
+    size_schedule: choice(SIZE_SCHEDULES) = Field(
         "epoch", description="switch size every epoch, every batch, or random in range per epoch")
-    seed: int = Field(0, description="seed of weights, batches and augmentation")
-    deterministic: bool = Field(True, description="deterministic algorithms (reproducible runs)")
-    channels_last: bool = Field(
+    seed: Annotated[int, Strict(), Field(ge=0)] = Field(
+        0, description="seed of weights, batches and augmentation")
+    deterministic: Bool = Field(True, description="deterministic algorithms (reproducible runs)")
+    channels_last: Bool = Field(
         True, description="NHWC activations and weights (CPU convs 1.3-1.6x faster)")
-    precision: Literal["32-true", "16-mixed", "bf16-mixed"] = Field(
-        "32-true", description="Lightning precision")
+    precision: Literal["auto", "32-true", "16-mixed", "bf16-mixed"] = Field(
+        "auto", description="auto: bf16-mixed on a GPU with bf16 (Ampere or newer) that the "
+                            "runner sees, else 32-true; resolved before the run id")
     accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="device kind")
-    threads: PositiveInt | None = Field(None, description="torch CPU threads (default: all)")
-    checkpoint: bool = Field(True, description="save checkpoints/last.ckpt each epoch (resume)")
-    limit_train_batches: PositiveInt | None = Field(None, description="cap batches per epoch")
-    limit_val_batches: PositiveInt | None = Field(None, description="cap validation batches")
+    threads: PosInt | None = Field(None, description="torch CPU threads (default: all)")
+    checkpoint: Bool = Field(True, description="save checkpoints/last.ckpt each epoch (resume)")
+    limit_train_batches: PosInt | None = Field(None, description="cap batches per epoch")
+    limit_val_batches: PosInt | None = Field(None, description="cap validation batches")
 
 
 class WandbConfig(_Strict):
@@ -100,10 +147,13 @@ class LoggingConfig(_Strict):
     wandb: WandbConfig = Field(default_factory=WandbConfig)
 
 
+NAME_PATTERN = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$"  # a folder name, not . or ..
+
+
 class RunConfig(_Strict):
-    experiment: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$",
+    experiment: str = Field("default", pattern=NAME_PATTERN,
                             description="results/<experiment>/ groups runs")
-    output_dir: str = Field("results", description="root folder of all results")
+    output_dir: str = Field("results", min_length=1, description="root folder of all results")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -118,8 +168,14 @@ class RunConfig(_Strict):
         return self
 
     @property
+    def schedule(self) -> SizeSchedule:
+        """The multi-size schedule: ``train.sizes`` resolved (here, once) and its kind."""
+        return SizeSchedule.of(self.train.sizes, self.data.image_size,
+                               self.train.size_schedule, self.train.seed, self.train.epochs)
+
+    @property
     def train_sizes(self) -> list[int]:
-        return list(self.train.sizes) or [self.data.image_size]
+        return list(self.schedule.sizes)
 
 
 def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
@@ -136,14 +192,16 @@ def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
 
 def parse_override(text: str) -> tuple[str, Any]:
     """``"model.head=pool"`` → ``("model.head", "pool")``; values are parsed as YAML."""
-    import yaml
+    from spp_lab.errors import load_yaml_text
 
     key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise UserError(f"override {text!r}: expected dotted.key=value, e.g. model.head=pool")
+    if not sep or not key.strip():
+        hint = (f"; did you mean {text}=VALUE?" if "." in text and " " not in text else "")
+        raise UserError(f"override {text!r}: expected dotted.key=value, e.g. "
+                        f"model.head=pool{hint}")
     try:
-        return key.strip(), yaml.safe_load(raw)
-    except yaml.YAMLError:
+        return key.strip(), load_yaml_text(raw, f"{key.strip()}=")
+    except UserError:
         return key.strip(), raw
 
 

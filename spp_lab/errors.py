@@ -14,22 +14,95 @@ from pydantic import BaseModel, ValidationError
 
 
 class UserError(Exception):
-    """A mistake in the user's input (config, file, command line), not a bug."""
+    """A mistake in the user's input (config, file, command line), not a bug; or a state of
+    the machine the user must change (a full disk): one message, exit ``code``, no
+    traceback."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+_MAX_FILE_BYTES = 1 << 20  # experiment and config files are a few KB
+_MAX_NODES = 100_000  # values after alias expansion: an alias bomb stops here
+
+
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML (no tags that build objects) that refuses a key given twice in a mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, float, bool, type(None))):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "a mapping key must be a plain value", key_node.start_mark)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        f"while reading the mapping at line {node.start_mark.line + 1}", None,
+                        f"duplicate key {key!r} (first at line {seen[key].line + 1}); give each "
+                        "key once", key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _count_nodes(value: Any, budget: int = _MAX_NODES) -> int:
+    """Values reachable from ``value`` with aliases expanded, stopping past ``budget``."""
+    count, stack = 0, [value]
+    while stack:
+        v = stack.pop()
+        count += 1
+        if count > budget:
+            return count
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return count
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """Parse YAML text strictly (see :func:`load_yaml`); errors name ``source``."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506  (a safe loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        kind = "syntax error" if isinstance(err, (yaml.scanner.ScannerError,
+                                                  yaml.parser.ParserError)) else "error"
+        raise UserError(f"{source}: YAML {kind} at {where}: {err.problem}") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{source}: YAML error: {str(err)[:200]}") from None
+    if _count_nodes(data) > _MAX_NODES:
+        raise UserError(f"{source}: more than {_MAX_NODES:,} values once YAML aliases are "
+                        "expanded; write the values out instead of nesting aliases")
+    return data
 
 
 def load_yaml(path: str | Path) -> Any:
-    """Safe-load a YAML file; a missing file or a syntax error becomes a :class:`UserError`."""
+    """Safe-load a YAML file (no Python tags, no duplicate keys, no alias bombs); a missing,
+    binary or oversized file or a syntax error becomes a :class:`UserError`."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:
-        return yaml.safe_load(path.read_text())
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise UserError(f"{path}: YAML syntax error at {where}: {err.problem}") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: YAML error: {err}") from None
+        raw = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror})") from None
+    if len(raw) > _MAX_FILE_BYTES:
+        raise UserError(f"{path}: {len(raw):,} bytes; a config or experiment file is YAML of "
+                        f"at most {_MAX_FILE_BYTES:,} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a YAML text file (not UTF-8)") from None
+    if "\x00" in text:
+        raise UserError(f"{path}: not a YAML text file (contains NUL bytes)")
+    return load_yaml_text(text, str(path))
 
 
 def _fields_at(model: type[BaseModel] | None, loc: tuple) -> list[str]:
@@ -53,7 +126,12 @@ def format_loc(loc: tuple, prefix: str = "") -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A bounded repr: a huge or deeply nested value never builds its whole text."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxdict, r.maxstring, r.maxother = 3, 6, 6, 60, 60
+    text = r.repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

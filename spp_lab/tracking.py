@@ -147,3 +147,20 @@ def finish(logger, metrics: dict[str, Any]) -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001
         _warn_once(f"W&B could not finish the run: {err}")
         return {}
+
+
+def sync_offline(folder) -> int:
+    """``spp-lab sync results/<name>``: ``wandb sync`` every offline run of the experiment."""
+    import subprocess
+
+    from spp_lab.errors import UserError
+
+    root = folder.wandb_dir
+    runs = sorted(str(p) for p in root.glob("wandb/offline-run-*")) + sorted(
+        str(p) for p in root.glob("offline-run-*"))
+    if not runs:
+        raise UserError(f"sync: no offline W&B runs under {root}")
+    wandb_bin = Path(sys.executable).parent / "wandb"
+    cmd = [str(wandb_bin) if wandb_bin.exists() else "wandb", "sync", *runs]
+    print(f"sync: {len(runs)} offline runs")
+    return subprocess.call(cmd)

@@ -1,58 +1,75 @@
 """Train one model from a :class:`RunConfig` into its run folder (Lightning, CPU or GPU).
 
-``train_run`` seeds everything, resumes from ``checkpoints/last.ckpt`` when the folder has
-one, appends one row per epoch to ``history.csv`` as it goes (a crash keeps finished
-epochs), and writes ``metrics.json`` with the final and best values at the end, plus the
-final model's errors on the held-out test set when the data has one (``data.num_test``).
+``train_run`` seeds everything and trains, with these callbacks:
+
+* :class:`History` appends one row per epoch to ``history.csv`` as it goes;
+* :class:`EpochCheckpoint` writes ``checkpoints/last.ckpt`` after every epoch, atomically
+  (temporary file, fsync, rename): weights, optimizer, LR scheduler, the loops' progress,
+  the history rows and the RNG states (:class:`RngState`). A rerun resumes from it at the
+  next epoch, with the same numbers an uninterrupted run gets (the batch order and the
+  crops are functions of (seed, epoch), the size schedule of (seed, epoch, batch));
+* :class:`DivergenceGuard` stops a run whose loss becomes non-finite (:class:`Diverged`);
+* :class:`EpochToData` tells the data module the epoch (its crops depend on it).
+
+A checkpoint is loaded with ``weights_only=True``, so a planted one cannot run code; one
+that does not load (truncated, foreign) is set aside as ``last.ckpt.corrupt`` and the run
+starts over. At the end ``metrics.json`` holds the final and best values, plus the final
+model's errors on the held-out test set when the data has one (``data.num_test``).
 """
 
 from __future__ import annotations
 
-import csv
 import logging
+import os
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, LearningRateMonitor
 
 from spp_lab import tracking
 from spp_lab.config import RunConfig
 from spp_lab.data import SPPDataModule
 from spp_lab.errors import UserError
 from spp_lab.module import SPPClassifier
-from spp_lab.runs import write_config, write_json
+from spp_lab.runfolder import RunFolder, write_json
+from spp_lab.runs import write_config
 
-HISTORY_FIELDS = ("epoch", "train_size", "train_loss", "train_top1_err", "val_loss",
-                  "val_top1_err", "val_top5_err", "lr", "train_img_per_s", "epoch_time_s")
+log = logging.getLogger("spp_lab.train")
+
+
+class Diverged(Exception):
+    """The training loss became non-finite: the run stops and is recorded ``diverged``."""
 
 
 class History(Callback):
-    """Appends one row per epoch to ``history.csv`` and reports it to ``on_epoch``."""
+    """One row per epoch into ``history.csv``, reported to ``on_epoch``; the rows travel in
+    the checkpoint, so a resumed run keeps its earlier epochs byte for byte."""
 
-    def __init__(self, path: Path, on_epoch: Callable[[dict], None] | None = None,
+    def __init__(self, run: RunFolder, on_epoch: Callable[[dict], None] | None = None,
                  first_step: Callable[[], None] | None = None) -> None:
-        self.path, self.on_epoch, self.first_step = path, on_epoch, first_step
+        self.run, self.on_epoch, self.first_step = run, on_epoch, first_step
         self.rows: list[dict[str, Any]] = []
-        self._t0 = self._images = 0.0
+        self._t0 = self._train_time = 0.0
+        self._images, self._sizes = 0, set()
 
-    def load(self, done_epochs: int) -> None:
-        """Resuming: keep the rows of the epochs the checkpoint already holds."""
-        self.rows = []
-        if self.path.exists():
-            with self.path.open() as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) < done_epochs]
-        self._write_all()
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rows = list(state["rows"])
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.load(trainer.current_epoch)  # after the checkpoint has been restored
+        self.rows = self.rows[: trainer.current_epoch]  # what the checkpoint holds, if any
+        self.run.write_history(self.rows)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._t0, self._images = time.perf_counter(), 0
-        pl_module.sizes_seen.clear()
+        self._t0, self._images, self._sizes = time.perf_counter(), 0, set()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.first_step is not None:
@@ -61,6 +78,7 @@ class History(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._images += len(batch[1])
+        self._sizes.add(pl_module.train_size(batch_idx))
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._train_time = time.perf_counter() - self._t0
@@ -68,34 +86,123 @@ class History(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         # Runs after this epoch's validation, so both stages' epoch metrics are in.
         m = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        sizes = sorted(pl_module.sizes_seen)
         row = {
             "epoch": trainer.current_epoch,
-            "train_size": "/".join(map(str, sizes)),
+            "train_size": "/".join(map(str, sorted(self._sizes))),
             "train_loss": m.get("train/loss_epoch", m.get("train/loss")),
             "train_top1_err": m.get("train/top1_err"),
             "val_loss": m.get("val/loss"),
             "val_top1_err": m.get("val/top1_err"),
             "val_top5_err": m.get("val/top5_err"),
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
-            "train_img_per_s": self._images / max(getattr(self, "_train_time", 0.0), 1e-9),
+            "train_img_per_s": self._images / max(self._train_time, 1e-9),
             "epoch_time_s": time.perf_counter() - self._t0,
         }
-        self.rows = [r for r in self.rows if int(r["epoch"]) != row["epoch"]] + [row]
-        self._write_all()
+        for key in ("train_loss", "val_loss"):
+            if row[key] is not None and not np.isfinite(row[key]):
+                raise Diverged(f"{key.replace('_', ' ')} is {row[key]} after epoch "
+                               f"{row['epoch'] + 1}")
+        self.rows = self.rows[: row["epoch"]] + [row]
+        self.run.write_history(self.rows)
         for lg in trainer.loggers:
             lg.log_metrics({"train/img_per_s": row["train_img_per_s"],
                             "train/epoch_time_s": row["epoch_time_s"]}, step=trainer.global_step)
         if self.on_epoch:
             self.on_epoch(row)
 
-    def _write_all(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, HISTORY_FIELDS)
-            w.writeheader()
-            w.writerows(self.rows)
-        tmp.replace(self.path)
+
+class DivergenceGuard(Callback):
+    """Stops training once the loss is non-finite: checked on the device every batch and
+    read back every ``every`` batches, so a GPU never waits on it."""
+
+    def __init__(self, every: int = 50) -> None:
+        self.every, self._bad = every, None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        bad = ~torch.isfinite(loss.detach())
+        self._bad = bad if self._bad is None else self._bad | bad
+        if (batch_idx + 1) % self.every == 0:
+            self.check(trainer, batch_idx)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.check(trainer, None)
+
+    def check(self, trainer, batch_idx: int | None) -> None:
+        if self._bad is not None and bool(self._bad):
+            where = f"batch {batch_idx + 1} of " if batch_idx is not None else ""
+            raise Diverged(f"training loss became non-finite by {where}epoch "
+                           f"{trainer.current_epoch + 1}")
+        self._bad = None
+
+
+class RngState(Callback):
+    """Python, NumPy and torch RNG states in the checkpoint (as plain lists and tensors)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        state = {"python": list(random.getstate()[1]), "python_pos": random.getstate()[2],
+                 "numpy": [kind, keys.tolist(), pos, has_gauss, gauss],
+                 "torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        random.setstate((3, tuple(state["python"]), state["python_pos"]))
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        torch.set_rng_state(state["torch"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class EpochCheckpoint(Callback):
+    """``checkpoints/last.ckpt`` after every epoch, atomically: temporary file, fsync,
+    rename. A crash or a full disk leaves the previous epoch's checkpoint whole."""
+
+    def __init__(self, run: RunFolder) -> None:
+        self.run = run
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        path = self.run.last_ckpt
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            trainer.save_checkpoint(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+class EpochToData(Callback):
+    """Tells the data module the epoch: its random crops are a function of it."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        dm = getattr(trainer, "datamodule", None)
+        if dm is not None:
+            dm.set_epoch(trainer.current_epoch)
+
+
+def usable_checkpoint(run: RunFolder) -> Path | None:
+    """``last.ckpt`` if it loads as plain tensors and containers (``weights_only``); a file
+    that does not is renamed ``last.ckpt.corrupt`` (kept for inspection) and ignored."""
+    path = run.last_ckpt
+    if not path.exists():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "epoch" not in ckpt:
+            raise ValueError("not a Lightning checkpoint")
+    except Exception as err:  # noqa: BLE001  (any unreadable file: start over)
+        print(f"== {path}: not a usable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+              "set aside as last.ckpt.corrupt, training starts over")
+        os.replace(path, path.with_name("last.ckpt.corrupt"))
+        return None
+    return path
 
 
 def flops_per_image(model: torch.nn.Module, size: int) -> int:
@@ -114,8 +221,6 @@ def flops_per_image(model: torch.nn.Module, size: int) -> int:
 
 def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -> dict:
     """``metrics.json``: final (last epoch) and best (lowest val top-1 error) values."""
-    rows = [{k: (float(v) if k != "train_size" and v not in (None, "") else v)
-             for k, v in r.items()} for r in rows]
     final = rows[-1]
     best = min(rows, key=lambda r: r["val_top1_err"])
     speeds = [r["train_img_per_s"] for r in rows[1:]] or [rows[0]["train_img_per_s"]]
@@ -137,20 +242,34 @@ def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule) ->
         return {}
     trainer.test(model, datamodule=dm, verbose=False)
     m = trainer.callback_metrics
-    return {f"test_{k}": float(m[f"test/{k}"]) for k in ("top1_err", "top5_err", "loss")
-            if f"test/{k}" in m}
+    out = {f"test_{k}": float(m[f"test/{k}"]) for k in ("top1_err", "top5_err", "loss")
+           if f"test/{k}" in m}
+    if not all(np.isfinite(v) for v in out.values()):
+        raise Diverged(f"test metrics are not finite: {out}")
+    return out
+
+
+def _trainer(cfg: RunConfig, run: RunFolder, callbacks: list[Callback], logger) -> pl.Trainer:
+    t = cfg.train
+    return pl.Trainer(
+        max_epochs=t.epochs, accelerator=t.accelerator, devices=1,
+        precision="32-true" if t.precision == "auto" else t.precision,
+        deterministic=t.deterministic, limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches, num_sanity_val_steps=0,
+        logger=logger or False, callbacks=callbacks, enable_progress_bar=False,
+        enable_checkpointing=False, enable_model_summary=False, default_root_dir=str(run.path))
 
 
 def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None = None,
               first_step: Callable[[], None] | None = None, condition: str = "default",
               wandb_extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train ``cfg`` into folder ``out``; returns (and writes) ``metrics.json``'s content.
-
-    ``out.name`` is the run id; ``condition`` and ``wandb_extra`` label the W&B run.
-    """
+    """Train ``cfg`` into folder ``out`` (resuming from its checkpoint); returns (and
+    writes) ``metrics.json``'s content. ``out.name`` is the run id; ``condition`` and
+    ``wandb_extra`` label the W&B run."""
     t0 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    write_config(out / "config.yaml", cfg)
+    run = RunFolder(out)
+    run.path.mkdir(parents=True, exist_ok=True)
+    write_config(run.config, cfg)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):
@@ -158,31 +277,23 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dm = SPPDataModule(cfg.data, train_seed=cfg.train.seed)
     try:
-        model = SPPClassifier.from_config(cfg, dm.num_classes)
+        model = SPPClassifier(cfg.model, cfg.train, num_classes=dm.num_classes,
+                              image_size=cfg.data.image_size)
     except ValueError as err:  # a switch combination the model cannot build
         raise UserError(f"config: {err}") from None
-    history = History(out / "history.csv", on_epoch, first_step)
-    logger = tracking.make_logger(cfg, out.name, condition, {"config_hash": out.name,
-                                                            **(wandb_extra or {})})
-    callbacks: list[Callback] = [history]
+    history = History(run, on_epoch, first_step)
+    logger = tracking.make_logger(cfg, run.run_id, condition, {"config_hash": run.run_id,
+                                                               **(wandb_extra or {})})
+    callbacks: list[Callback] = [history, DivergenceGuard(), RngState(), EpochToData()]
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     if cfg.train.checkpoint:
-        callbacks.append(ModelCheckpoint(dirpath=out / "checkpoints", save_last=True,
-                                         save_top_k=0, enable_version_counter=False))
-    trainer = pl.Trainer(
-        max_epochs=cfg.train.epochs, accelerator=cfg.train.accelerator, devices=1,
-        precision=cfg.train.precision, deterministic=cfg.train.deterministic,
-        limit_train_batches=cfg.train.limit_train_batches,
-        limit_val_batches=cfg.train.limit_val_batches, num_sanity_val_steps=0,
-        logger=logger or False, callbacks=callbacks, enable_progress_bar=False,
-        enable_checkpointing=cfg.train.checkpoint,
-        enable_model_summary=False, default_root_dir=str(out))
-    last = out / "checkpoints" / "last.ckpt"
-    if last.exists():
-        done = torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1
-        history.load(done)
-    trainer.fit(model, dm, ckpt_path=str(last) if last.exists() else None)
+        callbacks.append(EpochCheckpoint(run))  # last: after History has its row
+    trainer = _trainer(cfg, run, callbacks, logger)
+    ckpt = usable_checkpoint(run) if cfg.train.checkpoint else None
+    if ckpt is not None:
+        print(f"== resuming from {ckpt}")
+    trainer.fit(model, dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     if not history.rows:
         raise RuntimeError("training finished without a validation epoch")
     test = _score_test(trainer, model, dm)
@@ -192,5 +303,5 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     metrics["device"] = str(trainer.strategy.root_device)
     metrics["flops_per_image"] = flops_per_image(model, cfg.data.image_size)
     metrics["wandb"] = tracking.finish(logger, metrics)
-    write_json(out / "metrics.json", metrics)
+    write_json(run.metrics_file, metrics)
     return metrics

@@ -49,7 +49,8 @@ def test_test_error_is_the_final_model_on_held_out_scenes(trained):
     out, proc = trained
     (run,) = (out / "cli" / "runs").iterdir()
     metrics = json.loads((run / "metrics.json").read_text())
-    model = SPPClassifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt").eval()
+    model = SPPClassifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt",
+                                               weights_only=True).eval()
     scenes = make_scenes(96, seed=0, split="test")
     images = torch.stack(render(scenes, round(32 * 8 / 7), crop=32))
     with torch.no_grad():
@@ -108,7 +109,8 @@ def test_help_explains_every_switch_without_importing_torch():
     for key in ("model.head", "model.levels", "model.pool", "model.bins", "train.sizes",
                 "train.size_schedule", "data.eval_mode", "model.width"):
         assert key in proc.stdout
-    code = ("import sys; from spp_lab.cli import build_parser, load_run_config; "
+    code = ("import sys; from spp_lab.cli import build_parser; "
+            "from spp_lab.commands import load_run_config; build_parser(); "
             "load_run_config(None, ['model.head=pool']); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from spp_lab.errors import UserError
-from spp_lab.runner.commands import parse_only, select
 from spp_lab.runner.experiment import expand, load_experiment
+from spp_lab.runner.select import parse_only, select
 from tests.conftest import spp_lab
 
 GOOD = """

@@ -9,13 +9,18 @@ import pytorch_lightning as pl
 import torch
 from PIL import Image
 
-from spp_lab.config import DataConfig, build_config
+from spp_lab.config import DataConfig, ModelConfig, TrainConfig, build_config
 from spp_lab.data import SPPDataModule
 from spp_lab.data.shapes import CLASSES, make_scenes, render
 from spp_lab.errors import UserError
 from spp_lab.module import SPPClassifier
 
-SMALL = dict(arch="zf5", width=0.125, stem="small", batchnorm=True, fc_dim=64)
+SMALL = ModelConfig(arch="zf5", width=0.125, stem="small", batchnorm=True, fc_dim=64)
+
+
+def classifier(image_size: int, num_classes: int = 10, **train) -> SPPClassifier:
+    return SPPClassifier(SMALL, TrainConfig(**train), num_classes=num_classes,
+                         image_size=image_size)
 
 
 def record_input_sizes(model: SPPClassifier) -> list[tuple[int, int]]:
@@ -44,8 +49,7 @@ def shapes_dm() -> SPPDataModule:
     ("batch", [32, 24] * 3),
 ])
 def test_multi_size_training_feeds_each_size(shapes_dm, schedule, expected):
-    model = SPPClassifier(10, **SMALL, image_size=32, sizes=[32, 24], size_schedule=schedule,
-                          epochs=3)
+    model = classifier(32, sizes=[32, 24], size_schedule=schedule, epochs=3)
     seen = record_input_sizes(model)
     model.net.features.train()
     fit(model, shapes_dm, epochs=3, batches=2)
@@ -63,8 +67,7 @@ def _train_flags(seen, epochs, train_batches, val_batches):
 
 
 def test_random_schedule_draws_one_size_per_epoch_in_range():
-    model = SPPClassifier(10, **SMALL, image_size=32, sizes=[32, 20], size_schedule="random",
-                          epochs=13)
+    model = classifier(32, sizes=[32, 20], size_schedule="random", epochs=13)
     drawn = [model.train_size(0, epoch) for epoch in range(12)]
     assert set(drawn) <= set(range(20, 33)) and len(set(drawn)) > 3
     assert all(model.train_size(b, 5) == drawn[5] for b in range(4))  # fixed within an epoch
@@ -72,14 +75,14 @@ def test_random_schedule_draws_one_size_per_epoch_in_range():
 
 
 def test_epoch_schedule_ends_at_the_test_size():
-    model = SPPClassifier(10, **SMALL, image_size=40, sizes=[40, 32], epochs=10)
+    model = classifier(40, sizes=[40, 32], epochs=10)
     assert [model.train_size(0, e) for e in range(10)] == [32, 40] * 5
 
 
 def test_full_image_evaluation_batches_by_size():
     dm = SPPDataModule(DataConfig(image_size=32, num_train=32, num_val=48, batch_size=8,
                                   eval_mode="full"))
-    model = SPPClassifier(dm.num_classes, **SMALL, image_size=32)
+    model = classifier(32, num_classes=dm.num_classes)
     seen = record_input_sizes(model)
     trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
                          enable_model_summary=False)

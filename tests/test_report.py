@@ -23,6 +23,7 @@ from spp_lab.report.stats import (
     seeds_for_ci,
 )
 from spp_lab.report.tables import comparison, to_latex, to_markdown
+from spp_lab.runfolder import RunFolder
 
 CONDS = ["no SPP", "SPP single-size", "SPP multi-size"]
 
@@ -123,8 +124,8 @@ def fake_experiment(tmp_path_factory):
                     {"final": {"val_top1_err": err, "val_top5_err": err / 3},
                      "best": {"val_top1_err": err, "val_top5_err": err / 3, "epoch": 1},
                      "epochs": 2, "params": 1000, "wall_time_s": 1.0}))
-                (run / "history.csv").write_text(
-                    f"epoch,val_top1_err\n0,{err + 5:.2f}\n1,{err:.2f}\n")
+                RunFolder(run).write_history([{"epoch": 0, "val_top1_err": err + 5},
+                                              {"epoch": 1, "val_top1_err": err}])
     failed = root / "runs" / "zzfailed"
     failed.mkdir()
     (failed / "status.json").write_text(json.dumps({"state": "failed", "condition": "no SPP",

@@ -70,7 +70,7 @@ def test_fast_path_is_taken_where_exact():
 
 def test_ties_send_the_gradient_to_one_maximum_per_bin():
     x = torch.zeros(1, 2, 13, 13, requires_grad=True)  # all tied, as after a ReLU
-    spatial_pyramid_pool(x, (6, 3, 2, 1)).sum().backward()
+    spatial_pyramid_pool(x, (6, 3, 2, 1), "max", "adaptive").sum().backward()
     assert x.grad.sum().item() == 2 * 50  # one unit per bin and channel
 
 
@@ -78,7 +78,7 @@ def test_compiles_without_graph_breaks_across_sizes():
     from spp_lab.layers import SpatialPyramidPool2d
 
     torch._dynamo.reset()
-    layer = SpatialPyramidPool2d((6, 3, 2, 1))
+    layer = SpatialPyramidPool2d((6, 3, 2, 1), "max", "adaptive")
     compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")
     for size in (13, 10, 13):  # multi-size training changes the map size
         x = torch.randn(2, 4, size, size, requires_grad=True)
@@ -96,7 +96,7 @@ def test_deterministic_mode_gives_identical_gradients():
         grads = []
         for _ in range(2):
             xi = x.clone().requires_grad_()
-            F.relu(spatial_pyramid_pool(xi, (6, 3, 2, 1))).sum().backward()
+            F.relu(spatial_pyramid_pool(xi, (6, 3, 2, 1), "max", "adaptive")).sum().backward()
             grads.append(xi.grad)
         assert torch.equal(*grads)
     finally:
@@ -177,7 +177,7 @@ def test_cuda_deterministic_backward(layout):
         grads = []
         for _ in range(2):
             name, leaf, view = next(t for t in layouts(x) if t[0] == layout)
-            spatial_pyramid_pool(view(), (6, 3, 2, 1)).sum().backward()
+            spatial_pyramid_pool(view(), (6, 3, 2, 1), "max", "adaptive").sum().backward()
             grads.append(leaf.grad if leaf.shape == x.shape else leaf.grad[:, ::2])
         assert torch.equal(*grads)
         ref = x.detach().cpu().double().requires_grad_()
@@ -202,12 +202,13 @@ def test_fixed_window_export_head_equals_the_layer(pool, bins, size, levels):
 
 def test_onnx_export_where_possible_and_a_clear_error_elsewhere(tmp_path):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the onnx extra")
+    from spp_lab.config import ModelConfig
     from spp_lab.export import export_onnx, exportable_sizes
-    from spp_lab.models import get_model
+    from spp_lab.models import build_net
 
     torch.manual_seed(0)
-    model = get_model("zf5", num_classes=5, width=0.125, stem="small", fc_dim=64,
-                      levels=(4, 2, 1), train_size=64).eval()
+    model = build_net(ModelConfig(width=0.125, stem="small", fc_dim=64, levels=[4, 2, 1]),
+                      num_classes=5, image_size=64).eval()
     good = exportable_sizes(model, 64)
     assert good, "some input size near 64 px must export"
     try:

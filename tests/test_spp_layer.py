@@ -112,10 +112,10 @@ def test_adaptive_edges_cover_axis_and_handle_small_maps():
 
 
 def test_module_width_repr_and_bad_arguments():
-    layer = SpatialPyramidPool2d((4, 2, 1), "catavgmax")
+    layer = SpatialPyramidPool2d((4, 2, 1), "catavgmax", "adaptive")
     assert layer.out_width(8) == 8 * 21 * 2 == layer(torch.randn(2, 8, 5, 9)).shape[1]
     assert "catavgmax" in repr(layer)
     with pytest.raises(ValueError, match="allowed: max, avg"):
-        SpatialPyramidPool2d(pool="median")
+        SpatialPyramidPool2d((1,), "median", "adaptive")
     with pytest.raises(ValueError, match="positive"):
-        spatial_pyramid_pool(torch.randn(1, 1, 4, 4), (2, 0))
+        spatial_pyramid_pool(torch.randn(1, 1, 4, 4), (2, 0), "max", "adaptive")

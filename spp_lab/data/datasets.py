@@ -13,10 +13,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from spp_lab.checks import IMAGE_EXTS
 from spp_lab.data.shapes import CLASSES, make_scenes, render
 from spp_lab.errors import UserError
-
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
 
 def random_crop_flip(img: Tensor, size: int, flip: bool, g: torch.Generator) -> Tensor:

@@ -20,6 +20,25 @@ from spp_lab.data.datasets import PILFolder, scan_folder, shapes_splits, split_b
 from spp_lab.errors import UserError
 
 
+class EpochShuffle(Sampler[int]):
+    """A random order of ``range(n)`` that is a function of (seed, epoch): Lightning calls
+    ``set_epoch`` each epoch, so a run resumed at epoch k sees the order an uninterrupted
+    run sees there."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class SizeBatchSampler(Sampler[list[int]]):
     """Batches of indices whose images share one (H, W), in a fixed order."""
 
@@ -143,8 +162,8 @@ class SPPDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
-        g = torch.Generator().manual_seed(self.train_seed)
-        return DataLoader(self.train_ds, self.cfg.batch_size, shuffle=True, generator=g,
+        return DataLoader(self.train_ds, self.cfg.batch_size,
+                          sampler=EpochShuffle(len(self.train_ds), self.train_seed),
                           drop_last=len(self.train_ds) > self.cfg.batch_size,
                           num_workers=self.cfg.num_workers,
                           persistent_workers=self.cfg.num_workers > 0)

@@ -52,6 +52,19 @@ def check_paper_bins(height: int, width: int, levels: Sequence[int]) -> None:
                 )
 
 
+def fixed_window(a: int, k: int) -> tuple[int, int] | None:
+    """The no-SPP baseline's pool5 over length ``a``: a window and stride giving ``k`` bins,
+    the §2.3 formula where it works, else the smallest stride; None where none does."""
+    found = paper_window(a, k)
+    if found:
+        return found
+    for stride in range(max(a // k, 1), 0, -1):
+        win = a - (k - 1) * stride
+        if win >= 1:
+            return win, stride
+    return None
+
+
 def paper_edges(a: int, n: int) -> list[tuple[int, int]]:
     """§2.3 bins ``[i·stride, i·stride + win)``; raises ValueError where they do not exist."""
     check_paper_bins(a, a, [n])

@@ -25,13 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spp_lab.layers.bins import BIN_MODES, check_paper_bins, paper_window
+from spp_lab.layers.bins import check_paper_bins, paper_window
+from spp_lab.layers.choices import BIN_MODES, POOL_TYPES
 from spp_lab.layers.spp_fast import plan_pyramid, pyramid_max
 
-POOL_TYPES = ("max", "avg", "avgmax", "catavgmax")
 
-
-def spp_output_width(channels: int, levels: Sequence[int], pool: str = "max") -> int:
+def spp_output_width(channels: int, levels: Sequence[int], pool: str) -> int:
     """Width of the SPP vector: ``C · Σ n²`` (doubled for ``catavgmax``)."""
     return channels * sum(n * n for n in levels) * (2 if pool == "catavgmax" else 1)
 
@@ -60,12 +59,7 @@ def _pyramid(x: Tensor, levels: tuple[int, ...], pool: str, bins: str) -> Tensor
     return torch.cat([o.flatten(1) for o in outs], dim=1)
 
 
-def spatial_pyramid_pool(
-    x: Tensor,
-    levels: Sequence[int] = (6, 3, 2, 1),
-    pool: str = "max",
-    bins: str = "adaptive",
-) -> Tensor:
+def spatial_pyramid_pool(x: Tensor, levels: Sequence[int], pool: str, bins: str) -> Tensor:
     """Pool ``x`` of shape (N, C, H, W) into (N, :func:`spp_output_width`)."""
     if x.dim() != 4:
         raise ValueError(f"SPP expects a 4-D (N, C, H, W) map, got shape {tuple(x.shape)}")
@@ -87,9 +81,7 @@ def spatial_pyramid_pool(
 class SpatialPyramidPool2d(nn.Module):
     """Module form of :func:`spatial_pyramid_pool`; ``out_width(C)`` gives its width."""
 
-    def __init__(
-        self, levels: Sequence[int] = (6, 3, 2, 1), pool: str = "max", bins: str = "adaptive"
-    ) -> None:
+    def __init__(self, levels: Sequence[int], pool: str, bins: str) -> None:
         super().__init__()
         if pool not in POOL_TYPES:
             raise ValueError(f"unknown pool {pool!r}; allowed: {', '.join(POOL_TYPES)}")

@@ -13,21 +13,15 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spp_lab.layers.bins import paper_window
+from spp_lab.layers.bins import fixed_window
+from spp_lab.layers.choices import HEADS
 from spp_lab.layers.spp import SpatialPyramidPool2d, spp_output_width
-
-HEADS = ("spp", "pool", "global")
 
 
 def _fixed_window(a: int, k: int) -> tuple[int, int]:
-    """Window and stride giving k bins over a: the §2.3 formula, else the smallest stride."""
-    found = paper_window(a, k)
+    found = fixed_window(a, k)
     if found:
         return found
-    for stride in range(max(a // k, 1), 0, -1):
-        win = a - (k - 1) * stride
-        if win >= 1:
-            return win, stride
     raise ValueError(
         f"head='pool' cannot make {k}×{k} bins from a {a}-pixel conv map; "
         "use a larger image_size, fewer pool5_bins, or head='spp'"
@@ -67,17 +61,18 @@ def make_head(
     channels: int,
     map_size: tuple[int, int],
     *,
-    levels: tuple[int, ...] = (6, 3, 2, 1),
-    pool: str = "max",
-    bins: str = "adaptive",
-    pool5_bins: int = 6,
-    train_size: int = 224,
+    levels: tuple[int, ...],
+    pool: str,
+    bins: str,
+    pool5_bins: int,
+    train_size: int,
 ) -> tuple[nn.Module, int]:
     """The head module and its output width."""
     if kind == "spp":
         return SpatialPyramidPool2d(levels, pool, bins), spp_output_width(channels, levels, pool)
     if kind == "global":
-        return SpatialPyramidPool2d((1,), pool), spp_output_width(channels, (1,), pool)
+        return (SpatialPyramidPool2d((1,), pool, "adaptive"),
+                spp_output_width(channels, (1,), pool))
     if kind == "pool":
         if pool not in ("max", "avg"):
             raise ValueError(f"head='pool' takes pool 'max' or 'avg', got {pool!r}")

@@ -27,14 +27,14 @@ class SPPNet(nn.Module):
         channels: int,
         num_classes: int,
         *,
-        head: str = "spp",
-        levels: tuple[int, ...] = (6, 3, 2, 1),
-        pool: str = "max",
-        bins: str = "adaptive",
-        pool5_bins: int = 6,
-        train_size: int = 224,
-        fc_dims: tuple[int, ...] = (4096, 4096),
-        dropout: float = 0.5,
+        head: str,
+        levels: tuple[int, ...],
+        pool: str,
+        bins: str,
+        pool5_bins: int,
+        train_size: int,
+        fc_dims: tuple[int, ...],
+        dropout: float,
     ) -> None:
         super().__init__()
         self.features = features

@@ -5,15 +5,14 @@ Each cfg lists layers: ``("conv", filters, kernel, stride, pad)``, ``("lrn",)`` 
 replaces pool5. At 224 px the conv5 map is 13×13 for ZF-5 and Convnet*-5 and 18×18 for
 Overfeat-5/7, as in the paper. ``width`` scales every channel count and the fc sizes;
 ``stem="small"`` makes conv1 a 3×3 stride-1 conv so 32-96 px images keep a usable map.
+A new backbone of this kind is one more entry in ``cfgs``. (Module import needs no torch.)
 """
 
 from __future__ import annotations
 
-from torch import nn
+from typing import Any
 
-from spp_lab.layers.lrn import LocalResponseNorm2d
 from spp_lab.models._api import register_model
-from spp_lab.models.net import SPPNet
 
 _LRN = ("lrn",)
 cfgs: dict[str, list[tuple]] = {
@@ -27,54 +26,84 @@ cfgs: dict[str, list[tuple]] = {
     "overfeat7": [("conv", 96, 7, 2, 0), ("pool", 3, 3), ("conv", 256, 5, 1, 1), ("pool", 2, 2)]
     + [("conv", 512, 3, 1, 1)] * 5,
 }
-STEMS = ("paper", "small")
+SMALL_STEM = (3, 1, 1)  # conv1's kernel, stride, pad with stem="small"
 
 
-def make_layers(
-    cfg: list[tuple], width: float = 1.0, stem: str = "paper", batchnorm: bool = False
-) -> tuple[nn.Sequential, int]:
-    """The conv trunk of ``cfg`` and its output channels."""
-    if stem not in STEMS:
-        raise ValueError(f"unknown stem {stem!r}; allowed: {', '.join(STEMS)}")
+def _convs(cfg: list[tuple], stem: str) -> list[tuple]:
+    """The cfg with conv1 replaced by the small stem where asked."""
+    out, first = [], True
+    for layer in cfg:
+        if layer[0] == "conv" and first:
+            first = False
+            if stem == "small":
+                layer = ("conv", layer[1], *SMALL_STEM)
+        out.append(layer)
+    return out
+
+
+def cfg_map_size(cfg: list[tuple], stem: str, size: int) -> int | None:
+    """The trunk's output side for a ``size``-px input (None where a layer cannot take it),
+    by torch's own rules: conv ``⌊(a + 2p − k)/s⌋ + 1`` (needs ``a + 2p ≥ k``); ceil-mode
+    pool ``⌊(a − k + s − 1)/s⌋ + 1``, less one where the last window would start past the
+    input (needs a result ≥ 1)."""
+    a = size
+    for kind, *args in _convs(cfg, stem):
+        if kind == "conv":
+            _, k, s, p = args
+            if a + 2 * p < k:
+                return None
+            a = (a + 2 * p - k) // s + 1
+        elif kind == "pool":
+            k, s = args
+            out = (a - k + s - 1) // s + 1
+            a = out - 1 if (out - 1) * s >= a else out
+            if a < 1:
+                return None
+    return a
+
+
+def make_layers(cfg: list[tuple], *, width: float, stem: str, batchnorm: bool
+                ) -> tuple[Any, int]:
+    """The conv trunk of ``cfg`` (an ``nn.Sequential``) and its output channels."""
+    from torch import nn
+
+    from spp_lab.layers.lrn import LocalResponseNorm2d
+
     layers: list[nn.Module] = []
-    channels, first = 3, True
-    for kind, *args in cfg:
+    channels = 3
+    for kind, *args in _convs(cfg, stem):
         if kind == "conv":
             filters, kernel, stride, pad = args
-            if first and stem == "small":
-                kernel, stride, pad = 3, 1, 1
             out = max(1, round(filters * width))
             layers.append(nn.Conv2d(channels, out, kernel, stride, pad, bias=not batchnorm))
             layers += [nn.BatchNorm2d(out)] if batchnorm else []
             layers.append(nn.ReLU(inplace=True))
-            channels, first = out, False
+            channels = out
         elif kind == "lrn" and not batchnorm:  # batch norm replaces LRN
             layers.append(LocalResponseNorm2d(channels, 5, alpha=1e-4, beta=0.75, k=2.0))
-        elif kind == "lrn":
-            continue
         elif kind == "pool":
             layers.append(nn.MaxPool2d(args[0], args[1], ceil_mode=True))
-        else:
+        elif kind != "lrn":
             raise ValueError(f"unknown layer kind {kind!r} in cfg")
     return nn.Sequential(*layers), channels
 
 
 def _paper_net(arch: str):
-    def build(
-        num_classes: int,
-        width: float = 1.0,
-        stem: str = "paper",
-        batchnorm: bool = False,
-        fc_dim: int = 4096,
-        **head_kwargs,
-    ) -> SPPNet:
-        features, channels = make_layers(cfgs[arch], width, stem, batchnorm)
+    def build(*, num_classes: int, width: float, stem: str, batchnorm: bool, fc_dim: int,
+              dropout: float, **head: Any):
+        from spp_lab.models.net import SPPNet
+
+        features, channels = make_layers(cfgs[arch], width=width, stem=stem,
+                                         batchnorm=batchnorm)
         dim = max(1, round(fc_dim * width))
-        return SPPNet(features, channels, num_classes, fc_dims=(dim, dim), **head_kwargs)
+        return SPPNet(features, channels, num_classes, fc_dims=(dim, dim), dropout=dropout,
+                      **head)
 
     build.__doc__ = f"The paper's {arch} with a switchable head (see SPPNet)."
     return build
 
 
 for _arch in cfgs:
-    register_model(_arch)(_paper_net(_arch))
+    register_model(_arch, options=("width", "stem", "batchnorm", "fc_dim", "dropout"),
+                   map_size=lambda stem, size, c=cfgs[_arch]: cfg_map_size(c, stem, size)
+                   )(_paper_net(_arch))

@@ -1,46 +1,58 @@
 """torchvision backbones with their final pooling replaced by the chosen head.
 
-Weights are random (nothing is downloaded). ``stem="small"`` is the usual CIFAR stem: a 3×3
-stride-1 conv1 and no first max pool.
+Weights are random (nothing is downloaded). ResNet-18 takes ``stem="small"``, the usual
+CIFAR stem (a 3×3 stride-1 conv1 and no first max pool), and has batch norm built in and no
+fc6/fc7; VGG-11 keeps torchvision's layout with fc6/fc7 of ``fc_dim`` units. Switches they
+do not use are refused by the config (see ``options`` in the registry).
 """
 
 from __future__ import annotations
 
-from torch import nn
-from torchvision import models as tvm
+from typing import Any
 
 from spp_lab.models._api import register_model
-from spp_lab.models.net import SPPNet
 
 
-def _check(width: float, stem: str, name: str) -> None:
-    if width != 1.0:
-        raise ValueError(f"model {name!r} does not scale by width (got width={width}); use 1.0")
-    if stem not in ("paper", "small"):
-        raise ValueError(f"unknown stem {stem!r}; allowed: paper, small")
+def _resnet_map(stem: str, size: int) -> int | None:
+    a = size if stem == "small" else ((size - 1) // 2 + 1 - 1) // 2 + 1  # conv1 s2, maxpool s2
+    for _ in range(3):  # layer2-4 each halve: 3×3 stride-2 pad-1
+        a = (a - 1) // 2 + 1
+    return a if size >= 1 else None
 
 
-@register_model("resnet18")
-def resnet18(
-    num_classes: int, width: float = 1.0, stem: str = "paper", batchnorm: bool = True,
-    fc_dim: int = 4096, **head_kwargs,
-) -> SPPNet:
+def _vgg_map(stem: str, size: int) -> int | None:
+    a = size
+    for _ in range(4):  # four 2×2 max pools (pool5 is the head)
+        if a < 2:
+            return None
+        a //= 2
+    return a
+
+
+@register_model("resnet18", options=("stem",), map_size=_resnet_map, fixed={"batchnorm": True})
+def resnet18(*, num_classes: int, stem: str, **head: Any):
     """ResNet-18; the head replaces the global average pool, then one linear classifier."""
-    _check(width, stem, "resnet18")
+    from torch import nn
+    from torchvision import models as tvm
+
+    from spp_lab.models.net import SPPNet
+
     net = tvm.resnet18(weights=None)
     if stem == "small":
         net.conv1, net.maxpool = nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.Identity()
     features = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
                              net.layer1, net.layer2, net.layer3, net.layer4)
-    return SPPNet(features, 512, num_classes, fc_dims=(), **head_kwargs)
+    return SPPNet(features, 512, num_classes, fc_dims=(), dropout=0.0, **head)
 
 
-@register_model("vgg11_bn")
-def vgg11_bn(
-    num_classes: int, width: float = 1.0, stem: str = "paper", batchnorm: bool = True,
-    fc_dim: int = 4096, **head_kwargs,
-) -> SPPNet:
+@register_model("vgg11_bn", options=("fc_dim", "dropout"), map_size=_vgg_map,
+                fixed={"batchnorm": True})
+def vgg11_bn(*, num_classes: int, fc_dim: int, dropout: float, **head: Any):
     """VGG-11 with batch norm; the head replaces pool5 and its adaptive pool, fc6/fc7 follow."""
-    _check(width, stem, "vgg11_bn")
+    from torchvision import models as tvm
+
+    from spp_lab.models.net import SPPNet
+
     features = tvm.vgg11_bn(weights=None).features[:-1]  # drop pool5: the head replaces it
-    return SPPNet(features, 512, num_classes, fc_dims=(fc_dim, fc_dim), **head_kwargs)
+    return SPPNet(features, 512, num_classes, fc_dims=(fc_dim, fc_dim), dropout=dropout,
+                  **head)

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from spp_lab.report.collect import collect, experiment_spec, save_runs
+from spp_lab.report.collect import collect, save_runs
 from spp_lab.report.paper import PAPER_CONDITIONS, mirrors_paper, paper_runs
 from spp_lab.report.plots import UNIT, additive_gains, learning_curves, metric_by_axis, save
 from spp_lab.report.stats import additive_sentence, cell_stats, interaction, seeds_for_ci
 from spp_lab.report.tables import comparison, to_html, to_latex, to_markdown
+from spp_lab.runfolder import STATES, Corrupt, ExperimentFolder
 
 
 def _write_tables(table: pd.DataFrame, tidy: pd.DataFrame, out: Path, stem: str,
@@ -45,11 +46,11 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for stale in (*out.glob("table_*.*"), *out.glob("by_*.*")):  # named by metric or axis
         stale.unlink()
-    spec = experiment_spec(exp_dir)
-    rep = spec.get("report", {})
-    rows, metric = rep.get("rows", "model.arch"), rep.get("metric", "val_top1_err")
     runs = collect(exp_dir)
-    md = [f"# {spec.get('name', exp_dir.name)}", "", spec.get("description", "").strip(), ""]
+    spec = ExperimentFolder(exp_dir).spec()
+    rep = spec.report
+    rows, metric = rep.rows, rep.metric
+    md = [f"# {spec.name}", "", spec.description.strip(), ""]
     if runs.attrs.get("older_runs"):
         md += [f"{runs.attrs['older_runs']} run folders in `runs/` are not jobs of the "
                "experiment file as it is now (an earlier version's configs or seeds); they "
@@ -58,14 +59,13 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
         (out / "report.md").write_text("\n".join(md + ["No runs yet."]) + "\n")
         return out / "report.md"
     save_runs(runs, exp_dir)
-    counts = runs["status"].value_counts().reindex(
-        ["done", "failed", "interrupted", "running", "new"], fill_value=0)
+    counts = runs["status"].value_counts().reindex(list(STATES), fill_value=0)
     md += [f"Runs: {len(runs)} ({', '.join(f'{v} {k}' for k, v in counts.items() if v)}). "
            "Only finished runs enter the tables; the others are listed in `runs.csv` with "
            "their status.", ""]
-    done = _finished(runs, rows, spec.get("row_order") or [])
+    done = _finished(runs, rows, spec.row_order)
     conditions = list(runs["condition"].cat.categories)
-    baseline = rep.get("baseline") or conditions[0]
+    baseline = rep.baseline or conditions[0]
     tidy, table_md = _tables(done, rows, metric, conditions, baseline, out)
     md += table_md + _cost_table(done, rows, out)
     save(additive_gains(tidy, rows), out / "additive_gains")
@@ -74,12 +74,12 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
         md += _beside_paper(tidy, metric, out)
     if paper:
         md += [_paper_chart(out, metric), ""]
-    if len(rep.get("interaction") or []) == 2:
-        a, b = rep["interaction"]
+    if len(rep.interaction) == 2:
+        a, b = rep.interaction
         eff = interaction(done, a, b, metric, rows=rows if rows in done else None)
         eff.round(4).to_csv(out / "interaction.csv", index=False)
         md += ["## Does it add up?", "", additive_sentence(eff, metric), "", _plain(eff), ""]
-    md += _charts(exp_dir, done, spec.get("grid", []), rows, metric, out)
+    md += _charts(exp_dir, done, spec.grid, rows, metric, out)
     (out / "report.md").write_text("\n".join(md).rstrip() + "\n")
     return out / "report.md"
 
@@ -216,8 +216,12 @@ def _plain(df: pd.DataFrame) -> str:
 
 def _histories(exp_dir: Path, done: pd.DataFrame) -> pd.DataFrame:
     parts = []
+    folder = ExperimentFolder(exp_dir)
     for rid, cond in zip(done["run_id"], done["condition"]):
-        path = exp_dir / "runs" / rid / "history.csv"
-        if path.exists():
-            parts.append(pd.read_csv(path).assign(condition=cond, run_id=rid))
+        try:
+            rows = folder.run(rid).history_rows()
+        except Corrupt:
+            continue
+        if rows:
+            parts.append(pd.DataFrame(rows).assign(condition=cond, run_id=rid))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

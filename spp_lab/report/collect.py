@@ -1,7 +1,8 @@
 """All runs of an experiment → one pandas DataFrame, one row per run (no torch import).
 
-Columns: ``run_id``, ``condition``, ``seed``, ``status`` (done, failed, interrupted, running,
-new), ``finished`` (bool), the final and best metrics from ``metrics.json`` (``val_top1_err``,
+Columns: ``run_id``, ``condition``, ``seed``, ``status`` (a state of
+:data:`spp_lab.runfolder.STATES`), ``finished`` (bool: done), ``error`` (why a run failed,
+diverged or is corrupt), the final and best metrics from ``metrics.json`` (``val_top1_err``,
 ``best_val_top1_err``, ...; ``test_top1_err``, ... when the data has a test set),
 ``epochs``, ``params``, ``flops_per_image``, ``train_img_per_s``, ``wall_time_s``, then one
 column per config key (dotted; lists as ``6-3-2-1`` strings).
@@ -15,39 +16,35 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from spp_lab.config import flatten
-from spp_lab.runner.store import job_state
-from spp_lab.runs import read_json
+from spp_lab.errors import UserError
+from spp_lab.metrics import METRICS
+from spp_lab.runfolder import Corrupt, ExperimentFolder, RunFolder
 from spp_lab.runs import scalar as _scalar
 
-TEST_METRICS = ("test_top1_err", "test_top5_err", "test_loss")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-
-def run_row(run: Path) -> dict[str, Any]:
-    status = read_json(run / "status.json") or {}
-    metrics = read_json(run / "metrics.json") or {}
+def run_row(run: RunFolder) -> dict[str, Any]:
+    """One run's row; a corrupt file makes the run ``corrupt`` (kept, flagged), never a
+    crash and never a number read from a broken file."""
+    state = run.state()
+    status = metrics = cfg = {}
     try:
-        cfg = yaml.load((run / "config.yaml").read_text(), Loader=_Loader) or {}
-    except OSError:
-        cfg = {}
-    state = job_state(run)
+        status = run.status()
+        cfg = run.read_config()
+        metrics = (run.metrics() or {}) if state.state == "done" else {}
+    except Corrupt:
+        pass
     row: dict[str, Any] = {
-        "run_id": run.name, "condition": status.get("condition", "default"),
-        "seed": status.get("seed", cfg.get("train", {}).get("seed")), "status": state,
-        "finished": state == "done", "attempts": status.get("attempts", 0),
-        "error": status.get("error"),
+        "run_id": run.run_id, "condition": status.get("condition", "default"),
+        "seed": status.get("seed", (cfg.get("train") or {}).get("seed")),
+        "status": state.state, "finished": state.state == "done",
+        "attempts": status.get("attempts", 0), "error": state.reason,
     }
-    final, best = metrics.get("final", {}), metrics.get("best", {})
-    for k in ("val_top1_err", "val_top5_err", "val_loss", "train_loss", "train_top1_err"):
-        row[k] = final.get(k)
-    for k in ("val_top1_err", "val_top5_err"):
-        row[f"best_{k}"] = best.get(k)
-    row["best_epoch"] = best.get("epoch")
-    for k in TEST_METRICS:
-        row[k] = metrics.get("test", {}).get(k)
+    for m in METRICS.values():
+        section, key = m.source
+        row[m.name] = (metrics.get(section) or {}).get(key)
+    row["best_epoch"] = (metrics.get("best") or {}).get("epoch")
     for k in ("epochs", "params", "flops_per_image", "train_img_per_s", "wall_time_s"):
         row[k] = metrics.get(k)
     row |= {k: _scalar(v) for k, v in flatten(cfg).items()}
@@ -58,36 +55,36 @@ def collect(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
     """Every run folder under ``exp_dir/runs`` as a row; sorted by condition order, run id.
 
     With ``current_only``, only the jobs the experiment file expands to now (the run ids in
-    ``experiment.json``); ``df.attrs["older_runs"]`` counts the folders left out.
+    ``experiment.json``); ``df.attrs["older_runs"]`` counts the folders left out. A folder
+    that is not an experiment raises a :class:`UserError`.
     """
-    spec = experiment_spec(exp_dir)
-    runs = sorted(p for p in (Path(exp_dir) / "runs").glob("*") if p.is_dir())
-    older = 0
-    if current_only and "run_ids" in spec:
-        ids = set(spec["run_ids"])
-        older = sum(r.name not in ids for r in runs)
-        runs = [r for r in runs if r.name in ids]
+    folder = ExperimentFolder(exp_dir)
+    if not folder.exists():
+        raise UserError(f"{folder.path}: not an experiment folder (no runs/ inside); run "
+                        "`spp-lab run FILE` first, or give results/<name>")
+    try:
+        spec = folder.spec()
+    except Corrupt as err:
+        raise UserError(f"{err}; `spp-lab report FILE.yaml` rewrites it from the "
+                        "experiment file") from None
+    runs, older = folder.run_folders(current_only)
     df = pd.DataFrame([run_row(r) for r in runs])
     df.attrs["older_runs"] = older
     if df.empty:
         return df
-    order = spec.get("conditions") or list(dict.fromkeys(df["condition"]))
+    order = list(spec.conditions)
     order += [c for c in dict.fromkeys(df["condition"]) if c not in order]
     df["condition"] = pd.Categorical(df["condition"], categories=order, ordered=True)
     return df.sort_values(["condition", "seed", "run_id"], kind="stable").reset_index(drop=True)
 
 
-def experiment_spec(exp_dir: str | Path) -> dict[str, Any]:
-    """What the runner saved about the experiment: conditions in order, report settings."""
-    return read_json(Path(exp_dir) / "experiment.json") or {}
-
-
 def save_runs(df: pd.DataFrame, exp_dir: Path) -> None:
     """``runs.csv`` and ``runs.parquet`` beside ``runs/``."""
-    df.to_csv(exp_dir / "runs.csv", index=False)
+    folder = ExperimentFolder(exp_dir)
+    df.to_csv(folder.runs_csv, index=False)
     out = df.copy()
     for col in out.columns:  # parquet wants one type per column
         if out[col].dtype == object:
             out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else
                                     json.dumps(v))
-    out.to_parquet(exp_dir / "runs.parquet", index=False)
+    out.to_parquet(folder.runs_parquet, index=False)

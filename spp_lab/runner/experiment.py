@@ -19,56 +19,35 @@ from __future__ import annotations
 import difflib
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError
 
-from spp_lab.config import RunConfig, flatten, set_dotted
+from spp_lab.config import NAME_PATTERN, RunConfig, flatten, set_dotted
 from spp_lab.errors import UserError, format_validation_error, load_yaml
-
-METRICS = ("val_top1_err", "val_top5_err", "best_val_top1_err", "best_val_top5_err",
-           "val_loss", "train_loss", "test_top1_err", "test_top5_err", "test_loss")
-
-
-class ReportSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    metric: str = Field("val_top1_err", description="metric of the tables, percent")
-    baseline: str | None = Field(None, description="condition gains are measured against")
-    rows: str = Field("model.arch", description="dotted key whose values are the table rows")
-    interaction: list[str] = Field(
-        [], description="two dotted keys with two values each: main effects and interaction")
-
-    @field_validator("interaction")
-    @classmethod
-    def _two(cls, v: list[str]) -> list[str]:
-        if v and len(v) != 2:
-            raise ValueError(f"give exactly two keys, got {len(v)}")
-        return v
-
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, v: str) -> str:
-        if v not in METRICS:
-            raise ValueError(f"unknown metric {v!r}; allowed: {', '.join(METRICS)}")
-        return v
+from spp_lab.runfolder import ReportSpec
 
 
 class ExperimentFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="results/<name>/")
+    name: str = Field(pattern=NAME_PATTERN, description="results/<name>/")
     description: str = ""
     base: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     zip: dict[str, list[Any]] = Field(default_factory=dict)
-    conditions: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    conditions: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    seeds: list[Annotated[int, Strict(), Field(ge=0)]] = Field(
+        default_factory=lambda: [0], min_length=1, description="train.seed of each job")
     exclude: list[dict[str, Any]] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
-    workers: int | None = Field(None, ge=1, description="CPU jobs at once (default: cores/2)")
-    jobs_per_gpu: int = Field(1, ge=1, description="jobs sharing one GPU")
-    retries: int = Field(1, ge=0, description="extra attempts for a failed job")
+    workers: Annotated[int, Strict(), Field(ge=1)] | None = Field(
+        None, description="CPU jobs at once (default: cores/2)")
+    jobs_per_gpu: Annotated[int, Strict(), Field(ge=1)] | None = Field(
+        None, description="jobs sharing one GPU (default: as many as fit, runner/devices.py)")
+    retries: Annotated[int, Strict(), Field(ge=0)] = Field(
+        1, description="extra attempts for a failed job (user errors are not retried)")
     _source: str = PrivateAttr("experiment")
-    _final: dict[str, Any] = PrivateAttr(default_factory=dict)  # applied after everything
+    _smoke: bool = PrivateAttr(False)  # each job shrunk by shrink()
 
 
 @dataclass
@@ -139,12 +118,10 @@ def load_experiment(path: str) -> ExperimentFile:
     return exp
 
 
-def expand(exp: ExperimentFile, src: str | None = None) -> list[Job]:
-    """Every job of the experiment, in order: cell (grid × zip) × condition × seed."""
-    src = src or exp._source
-    base = exp.base
-    base_cfg = _validate({**base, "experiment": exp.name}, "base", src)
-    base_tree = base_cfg.model_dump(mode="json")
+def _check_sections(exp: ExperimentFile, base_tree: dict[str, Any], src: str
+                    ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Every key of grid, zip, conditions, report and exclude against the schema, every
+    value against the config; returns the conditions and exclude rules as dotted maps."""
     zip_len = {len(v) for v in exp.zip.values()}
     if len(zip_len) > 1:
         raise UserError(f"{src}: zip: lists must have equal lengths, got "
@@ -164,37 +141,54 @@ def expand(exp: ExperimentFile, src: str | None = None) -> list[Job]:
     if exp.report.baseline is not None and exp.report.baseline not in conditions:
         raise UserError(f"{src}: report.baseline: {exp.report.baseline!r} is not a condition; "
                         f"conditions: {', '.join(conditions)}")
-    if exp.report.rows != "condition":
-        _schema_key(exp.report.rows, f"{src}: report.rows")
+    for key in (exp.report.rows, *exp.report.interaction):
+        if key != "condition":
+            _schema_key(key, f"{src}: report.{'rows' if key == exp.report.rows else 'interaction'}")
     rules = [_overrides(r) for r in exp.exclude]
     for i, rule in enumerate(rules):
         for key in rule:
             if key not in ("condition", "seed"):
                 _schema_key(key, f"{src}: exclude[{i}].{key}")
+    return conditions, rules
 
-    grid_keys, zip_keys = list(exp.grid), list(exp.zip)
+
+def expand(exp: ExperimentFile, src: str | None = None, gpus: list | None = None) -> list[Job]:
+    """Every job of the experiment, in order: cell (grid × zip) × condition × seed.
+    ``gpus``: where the jobs will run (``train.precision: auto`` is resolved for them)."""
+    from spp_lab.runner.devices import resolve_auto
+    from spp_lab.runs import run_id
+
+    src = src or exp._source
+    base_tree = _validate({**exp.base, "experiment": exp.name}, "base", src).model_dump(
+        mode="json")
+    conditions, rules = _check_sections(exp, base_tree, src)
     zip_rows = list(zip(*exp.zip.values())) if exp.zip else [()]
     jobs: list[Job] = []
     seen: dict[str, str] = {}
+    used = [False] * len(rules)
     for cell in itertools.product(*exp.grid.values(), zip_rows):
-        cell_values = dict(zip(grid_keys, cell[:-1])) | dict(zip(zip_keys, cell[-1]))
+        cell_values = dict(zip(exp.grid, cell[:-1])) | dict(zip(exp.zip, cell[-1]))
         for cname, over in conditions.items():
             for seed in exp.seeds:
                 values = cell_values | over
                 flat = flatten(_apply(base_tree, values))
-                if any(_matches(rule, flat, cname, seed) for rule in rules):
+                hits = [_matches(rule, flat, cname, seed) for rule in rules]
+                used = [u or h for u, h in zip(used, hits)]
+                if any(hits):
                     continue
-                tree = _apply(base_tree, values | {"train.seed": seed} | exp._final)
-                cfg = _validate(tree, "", f"{src}: job {values}")
-                from spp_lab.runs import run_id
-
-                rid = run_id(cfg)
-                label = f"{cname} {cell_values} seed {seed}"
+                cfg = _validate(_apply(base_tree, values | {"train.seed": seed}), "",
+                                f"{src}: job {values}")
+                cfg = resolve_auto(shrink(cfg) if exp._smoke else cfg, gpus or [])
+                rid, label = run_id(cfg), f"{cname} {cell_values} seed {seed}"
                 if rid in seen:
                     raise UserError(f"{src}: jobs '{seen[rid]}' and '{label}' have identical "
                                     f"configs (run {rid}); make the conditions differ")
                 seen[rid] = label
                 jobs.append(Job(rid, cname, seed, values, cfg, tuple(cell_values.items())))
+    for i, u in enumerate(used):
+        if not u:
+            raise UserError(f"{src}: exclude[{i}] {exp.exclude[i]} matches no job; check its "
+                            "keys and values against `spp-lab ls`")
     if not jobs:
         raise UserError(f"{src}: exclude removes every job; nothing to run")
     return jobs
@@ -210,18 +204,36 @@ def _matches(rule: dict[str, Any], flat: dict[str, Any], condition: str, seed: i
     return True
 
 
+def load_jobs(path: str, use_smoke: bool = False, overrides: list[str] | None = None,
+              gpus: list | None = None) -> tuple[ExperimentFile, list[Job]]:
+    """The experiment file with ``--set`` overrides (and ``--smoke``), expanded to jobs
+    for ``gpus`` (None: this machine's visible GPUs)."""
+    from spp_lab.runner.devices import visible_gpus
+
+    exp = with_overrides(load_experiment(path), overrides or [])
+    if use_smoke:
+        exp = smoke(exp)
+    return exp, expand(exp, src=path, gpus=visible_gpus() if gpus is None else gpus)
+
+
 def smoke(exp: ExperimentFile) -> ExperimentFile:
-    """The same grid shrunk to 2 small batches per job, no checkpoints (a full-size
-    Overfeat-7 checkpoint is about 0.5 GB), under results/<name>-smoke/."""
+    """The same grid with each job shrunk (:func:`shrink`), under results/<name>-smoke/."""
     out = exp.model_copy(update={"name": f"{exp.name}-smoke"})
-    data = exp.base.get("data", {})
-    out._source = exp._source
-    out._final = {"train.epochs": 1, "train.limit_train_batches": 2,
-                  "train.limit_val_batches": 1, "train.checkpoint": False,
-                  "data.num_train": min(int(data.get("num_train", 4000)), 64),
-                  "data.num_val": min(int(data.get("num_val", 1000)), 32),
-                  "data.batch_size": min(int(data.get("batch_size", 64)), 8)}
+    out._source, out._smoke = exp._source, True
     return out
+
+
+def shrink(cfg: RunConfig) -> RunConfig:
+    """A job cut to 1 epoch of 2 batches of at most 8 images and no checkpoints (a full-size
+    Overfeat-7 checkpoint is about 0.5 GB): seconds, whatever the recipe."""
+    d, t = cfg.data, cfg.train
+    return cfg.model_copy(update={
+        "data": d.model_copy(update={"num_train": min(d.num_train, 64),
+                                     "num_val": min(d.num_val, 32),
+                                     "num_test": min(d.num_test, 32),
+                                     "batch_size": min(d.batch_size, 8)}),
+        "train": t.model_copy(update={"epochs": 1, "limit_train_batches": 2,
+                                      "limit_val_batches": 1, "checkpoint": False})})
 
 
 def with_overrides(exp: ExperimentFile, overrides: list[str]) -> ExperimentFile:
@@ -236,5 +248,5 @@ def with_overrides(exp: ExperimentFile, overrides: list[str]) -> ExperimentFile:
         _schema_key(key, f"--set {text}")
         base = _apply(base, {key: value})
     out = exp.model_copy(update={"base": base})
-    out._source, out._final = exp._source, exp._final
+    out._source, out._smoke = exp._source, exp._smoke
     return out

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spp_lab.runs import read_json
+from spp_lab.runfolder import RunFolder, read_json
 
 
 def describe(job: Any) -> str:
@@ -45,17 +45,25 @@ class Progress:
         if not self.live_mode:
             self._print(f"start  {job.run_id}  {describe(job)}")
 
-    def finish(self, job: Any, what: str) -> None:
+    def finish(self, job: Any, what: str, reason: str | None = None) -> None:
+        """One attempt ended: ``what`` is done, failed, diverged, interrupted, ...; a failed
+        or diverged job's one-line ``reason`` is printed beside it."""
         started = self.running.pop(job.run_id, (None, None, None))[2]
         if started is not None and what == "done":
             self.durations.append(time.time() - started)
         key = what if what in ("done", "failed") else "other"
         self.counts[key] += 1
-        metrics = read_json(Path(job.config.output_dir) / job.config.experiment / "runs" /
-                            job.run_id / "metrics.json") if what == "done" else None
-        tail = f" · val top-1 err {metrics['final']['val_top1_err']:.2f}%" if metrics else ""
-        if metrics and "test" in metrics:
-            tail += f" · test {metrics['test']['test_top1_err']:.2f}%"
+        tail = ""
+        if what == "done":
+            folder = RunFolder(Path(job.config.output_dir) / job.config.experiment / "runs" /
+                               job.run_id)
+            metrics = read_json(folder.metrics_file) or {}
+            if "final" in metrics:
+                tail = f" · val top-1 err {metrics['final']['val_top1_err']:.2f}%"
+            if "test_top1_err" in metrics.get("test", {}):
+                tail += f" · test {metrics['test']['test_top1_err']:.2f}%"
+        if reason:
+            tail += f": {reason}"
         self._print(f"{what:<6} {job.run_id}  {describe(job)}{tail}  [{self._summary()}]")
 
     def _eta(self) -> str:
@@ -78,7 +86,7 @@ class Progress:
         for col in ("run", "job", "epoch", "val top-1 err %", "elapsed"):
             table.add_column(col)
         for rid, (job, rdir, t0) in self.running.items():
-            p = read_json(rdir / "progress.json") or {}
+            p = read_json(RunFolder(rdir).progress) or {}
             err = p.get("val_top1_err")
             table.add_row(rid, describe(job), f"{p.get('epoch', 0)}/{p.get('epochs', '?')}",
                           "" if err is None else f"{err:.2f}", f"{time.time() - t0:.0f} s")
@@ -89,7 +97,7 @@ class Progress:
             self._live.update(self._table())
             return
         for rid, (_, rdir, _) in self.running.items():
-            p = read_json(rdir / "progress.json") or {}
+            p = read_json(RunFolder(rdir).progress) or {}
             if p.get("epoch") and self._seen.get(rid) != p["epoch"]:
                 self._seen[rid] = p["epoch"]
                 self._print(f"epoch  {rid}  {p['epoch']}/{p['epochs']} · val top-1 err "

@@ -1,11 +1,13 @@
 """What runs inside one job's process. Imported by the forkserver, so torch, Lightning and
 spp-lab's training code are loaded once, and a job starts in milliseconds.
 
-Exit codes: 0 done, 1 failed, 3 busy (another process holds the job), 4 interrupted.
+Exit codes: :mod:`spp_lab.runner.executors.base` (done, failed, user error, busy,
+interrupted, diverged, no space).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -19,11 +21,21 @@ import pytorch_lightning  # noqa: F401  (preload)
 import torch
 
 from spp_lab.config import RunConfig
-from spp_lab.runner.store import JobLock, job_state, update_status
-from spp_lab.runs import environment, now, write_json
-from spp_lab.train import train_run
+from spp_lab.errors import UserError
+from spp_lab.runfolder import RunFolder, write_json
+from spp_lab.runner.executors.base import (
+    EXIT_BUSY,
+    EXIT_DIVERGED,
+    EXIT_DONE,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_SPACE,
+    EXIT_USER,
+)
+from spp_lab.runs import environment, now
+from spp_lab.train import Diverged, train_run
 
-EXIT_DONE, EXIT_FAILED, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 3, 4
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 class Interrupted(BaseException):
@@ -57,14 +69,18 @@ def _log_tail(path: Path, lines: int = 30) -> str:
 
 
 def run_job(spec: dict[str, Any]) -> None:
-    """Entry point of a job process; ``spec`` holds the config dict, run dir, device, ..."""
-    _die_with_runner(spec["runner_pid"])
+    """Entry point of a local job process: log to the run folder, watch the runner, run."""
+    if spec.get("runner_pid"):
+        _die_with_runner(spec["runner_pid"])
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGINT, _raise_interrupted)
     run_dir = Path(spec["run_dir"])
     if spec.get("gpu") is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(spec["gpu"])
-    fd = os.open(run_dir / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fd = os.open(run_dir / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError as err:
+        os._exit(EXIT_NO_SPACE if err.errno in DISK_ERRORS else EXIT_FAILED)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
@@ -74,53 +90,81 @@ def run_job(spec: dict[str, Any]) -> None:
 
 def execute(spec: dict[str, Any]) -> int:
     """Run the job under its lock in this process; returns one of the exit codes."""
-    run_dir = Path(spec["run_dir"])
-    lock = JobLock(run_dir)
-    if not lock.acquire():
-        return EXIT_BUSY
-    if job_state(run_dir) == "done" and not spec.get("force"):
-        lock.release()  # another runner finished it between our check and our lock
-        return EXIT_BUSY
+    run = RunFolder(spec["run_dir"])
     try:
-        return _run_locked(spec, run_dir)
+        if not run.lock.acquire():
+            return EXIT_BUSY
+    except OSError as err:
+        return EXIT_NO_SPACE if err.errno in DISK_ERRORS else EXIT_FAILED
+    try:
+        if run.state().state == "done" and not spec.get("force"):
+            return EXIT_BUSY  # another runner finished it between our check and our lock
+        return _run_locked(spec, run)
     finally:
-        lock.release()
+        run.lock.release()
 
 
-def _run_locked(spec: dict[str, Any], run_dir: Path) -> int:
+def _safe_status(run: RunFolder, **fields: Any) -> None:
+    """A status update that a full disk cannot turn into a second error."""
+    try:
+        run.update_status(**fields)
+    except OSError as err:
+        print(f"== could not write {run.status_file}: {err.strerror}")
+
+
+def _run_locked(spec: dict[str, Any], run: RunFolder) -> int:
     torch.set_num_threads(spec["threads"])
     cfg = RunConfig.model_validate(spec["config"])
-    prev = update_status(run_dir, state="running", pid=os.getpid(), started=now(), ended=None,
-                         attempts=spec["attempt"], run_id=spec["run_id"],
-                         condition=spec["condition"], seed=spec["seed"],
-                         dispatched_at=spec["dispatched_at"],
-                         visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
-                         **environment())
+    try:
+        prev = run.update_status(
+            state="running", pid=os.getpid(), started=now(), ended=None,
+            attempts=spec["attempt"], run_id=spec["run_id"], condition=spec["condition"],
+            seed=spec["seed"], dispatched_at=spec["dispatched_at"], error=None, reason=None,
+            visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"), **environment())
+    except OSError as err:
+        print(f"== cannot write {run.status_file}: {err.strerror}")
+        return EXIT_NO_SPACE if err.errno in DISK_ERRORS else EXIT_FAILED
     print(f"== attempt {prev['attempts']} of run {spec['run_id']} at {prev['started']}")
-    progress = run_dir / "progress.json"
 
     def on_epoch(row: dict) -> None:
-        write_json(progress, {"epoch": row["epoch"] + 1, "epochs": cfg.train.epochs,
-                              "val_top1_err": row["val_top1_err"], "time": time.time()})
+        write_json(run.progress, {"epoch": row["epoch"] + 1, "epochs": cfg.train.epochs,
+                                  "val_top1_err": row["val_top1_err"], "time": time.time()})
 
     try:
-        write_json(progress, {"epoch": 0, "epochs": cfg.train.epochs, "first_step":
-                              None, "time": time.time()})
+        write_json(run.progress, {"epoch": 0, "epochs": cfg.train.epochs, "time": time.time()})
         metrics = train_run(
-            cfg, run_dir, on_epoch=on_epoch, condition=spec["condition"],
-            first_step=lambda: write_json(run_dir / "first_step.json", {"time": time.time()}),
+            cfg, run.path, on_epoch=on_epoch, condition=spec["condition"],
+            first_step=lambda: write_json(run.first_step, {"time": time.time()}),
             wandb_extra={"experiment_file": spec.get("source"),
                          "git_commit": prev.get("git_commit")})
     except Interrupted as why:
-        update_status(run_dir, state="interrupted", ended=now(), reason=str(why))
+        _safe_status(run, state="interrupted", ended=now(), reason=str(why))
         print(f"== interrupted ({why}); resumes from the last checkpoint")
         return EXIT_INTERRUPTED
+    except Diverged as why:
+        print(f"== diverged: {why}")
+        _safe_status(run, state="diverged", ended=now(), error=str(why))
+        return EXIT_DIVERGED
+    except UserError as err:
+        print(f"== user error: {err}")
+        _safe_status(run, state="failed", ended=now(), error=str(err), user_error=True)
+        return EXIT_USER
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            return _failed(run, err)
+        print(f"== {err.filename or run.path}: {err.strerror}")
+        _safe_status(run, state="interrupted", ended=now(), reason=err.strerror)
+        return EXIT_NO_SPACE
     except BaseException as err:  # noqa: BLE001  (a job's failure must not reach the runner)
-        tb = traceback.format_exc()
-        print(tb)
-        update_status(run_dir, state="failed", ended=now(), error=repr(err), traceback=tb,
-                      log_tail=_log_tail(run_dir / "log.txt"))
-        return EXIT_FAILED
-    update_status(run_dir, state="done", ended=now(), device=metrics.get("device"),
-                  wandb=metrics.get("wandb"), error=None, traceback=None, log_tail=None)
+        return _failed(run, err)
+    _safe_status(run, state="done", ended=now(), device=metrics.get("device"),
+                 wandb=metrics.get("wandb"), error=None, traceback=None, log_tail=None)
     return EXIT_DONE
+
+
+def _failed(run: RunFolder, err: BaseException) -> int:
+    tb = traceback.format_exc()
+    print(tb)
+    _safe_status(run, state="failed", ended=now(), error=f"{type(err).__name__}: {err}",
+                 traceback=tb, log_tail=_log_tail(run.log))
+    return EXIT_FAILED

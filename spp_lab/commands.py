@@ -1,0 +1,177 @@
+"""The ``spp-lab`` subcommands: thin handlers over the library (the top layer).
+
+Each handler takes the parsed ``argparse`` namespace, prints, and returns the exit code;
+anything heavy (torch for ``train``) is imported inside the handler that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from spp_lab.errors import UserError
+
+
+def load_run_config(path: str | None, overrides: list[str]):
+    """A config file (optional) plus dotted overrides, validated."""
+    from spp_lab.config import build_config, parse_override, set_dotted
+    from spp_lab.errors import load_yaml
+
+    tree = load_yaml(path) if path else {}
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, dict):
+        raise UserError(f"{path}: expected a mapping of sections (data, model, train, ...)")
+    for text in overrides:
+        key, value = parse_override(text)
+        set_dotted(tree, key, value)
+    return build_config(tree, source=path or "config")
+
+
+def cmd_train(args) -> int:
+    config, overrides = args.config, list(args.overrides)
+    if config and "=" in config and not config.endswith((".yaml", ".yml")):
+        config, overrides = None, [config, *overrides]
+    from spp_lab.checks import check_configs
+    from spp_lab.runner.devices import resolve_auto, visible_gpus
+
+    gpus = visible_gpus()
+    cfg = resolve_auto(load_run_config(config, overrides), gpus)
+    check_configs([("", cfg)], config or "config", gpus=gpus)
+    from spp_lab.runs import run_dir, run_id
+    from spp_lab.train import train_run
+
+    rid = run_id(cfg)
+    out = run_dir(cfg, rid)
+    m = train_run(cfg, out)
+    f, b = m["final"], m["best"]
+    test = f" · test top-1 error {m['test']['test_top1_err']:.2f}%" if "test" in m else ""
+    print(f"run {rid}: {cfg.model.arch} head={cfg.model.head} · {m['epochs']} epochs · "
+          f"final val top-1 error {f['val_top1_err']:.2f}% (best {b['val_top1_err']:.2f}% at "
+          f"epoch {b['epoch']}){test} · {m['train_img_per_s']:.0f} img/s · "
+          f"{m['wall_time_s']:.1f} s → {out}")
+    return 0
+
+
+def cmd_ls(args) -> int:
+    from spp_lab.runfolder import STATES
+    from spp_lab.runner.plan import plan
+
+    p = plan(args.file, smoke=args.smoke, overrides=args.set, only=args.only,
+             executor=args.executor)
+    rows = [{"run_id": j.run_id, "condition": j.condition, "seed": j.seed, "values": j.values,
+             "status": p.states[j.run_id].state, "reason": p.states[j.run_id].reason}
+            for j in p.jobs]
+    counts = {s: sum(r["status"] == s for r in rows) for s in STATES}
+    if args.json:
+        json.dump({"experiment": p.exp.name, "jobs": rows, "counts": counts}, sys.stdout,
+                  indent=2, default=str)
+        print()
+        return 0
+    print(f"{p.exp.name}: {len(rows)} jobs · " + ", ".join(
+        f"{v} {k}" for k, v in counts.items() if v))
+    for r in rows:
+        vals = " ".join(f"{k}={v}" for k, v in r["values"].items())
+        why = f"  ({r['reason']})" if r["reason"] and r["status"] != "interrupted" else ""
+        print(f"  {r['run_id']}  {r['status']:<11} {r['condition']:<20} seed={r['seed']} "
+              f"{vals}{why}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from spp_lab.runner.executors.base import RunOptions
+    from spp_lab.runner.plan import plan, run_plan, todo
+    from spp_lab.runner.progress import Progress
+
+    p = plan(args.file, smoke=args.smoke, overrides=args.set, only=args.only,
+             executor=args.executor, gpus=args.gpus)
+    jobs, skipped = todo(p, args.force, args.retry_failed)
+    kept = sum(s in ("failed", "diverged") for _, s in skipped)
+    print(f"{p.exp.name}: {len(p.jobs)} jobs · {len(jobs)} to run · {len(skipped)} skipped"
+          + (f" ({kept} failed or diverged: --retry-failed reruns them)" if kept else ""))
+    if args.dry_run:
+        for job in jobs:
+            print(f"  would run {job.run_id}  {job.condition}  seed={job.seed}  {job.values}")
+        return 0
+    opts = RunOptions(retries=p.exp.retries, workers=args.workers or p.exp.workers,
+                      gpus=args.gpus, jobs_per_gpu=p.exp.jobs_per_gpu, address=args.address,
+                      source=args.file, progress=Progress(sys.stdout, live=None))
+    out = run_plan(p, args.executor, opts, force=args.force, retry_failed=args.retry_failed)
+    print(f"{p.exp.name}: {len(out.done)} done, {len(out.failed)} failed, "
+          f"{len(out.diverged)} diverged, {len(skipped) + len(out.busy)} skipped, "
+          f"{len(out.interrupted)} interrupted")
+    for rid in out.failed + out.diverged:
+        print(f"  {rid}: {out.reasons.get(rid, '')} (log: {p.folder.run(rid).log})")
+    if out.stopped:
+        raise UserError(f"stopped: {out.stopped}. Finished runs are kept; free space (or make "
+                        f"{p.folder.path} writable) and run again to complete the grid",
+                        code=1)
+    if out.interrupted:
+        return 130
+    if not args.no_report:
+        _report(p.folder, wandb_cfg=p.every_job[0].config)
+    return 1 if out.failed or out.diverged else 0
+
+
+def cmd_report(args) -> int:
+    from spp_lab.report.build import write_paper
+    from spp_lab.runfolder import ExperimentFolder
+
+    if args.path is None:
+        if not args.paper:
+            raise UserError("report: give results/<name> or an experiment file, or --paper")
+        print(f"report: {write_paper(Path(args.output_dir) / 'paper')}")
+        return 0
+    path = Path(args.path)
+    if path.is_file():
+        from spp_lab.runner.plan import experiment_spec, plan
+
+        p = plan(str(path))
+        folder = p.folder
+        if folder.exists():
+            folder.write_spec(experiment_spec(p))
+    else:
+        folder = ExperimentFolder(path)
+    if not folder.exists():
+        raise UserError(f"report: {folder.path} has no runs/ folder; run the experiment first "
+                        "(spp-lab run FILE)")
+    _report(folder, paper=args.paper, wandb_cfg=_any_config(folder) if args.wandb else None)
+    return 0
+
+
+def _report(folder, paper: bool = False, wandb_cfg: Any = None) -> None:
+    """Write the report; with a run config, also its W&B summary run."""
+    from spp_lab.report.build import write_report
+
+    print(f"report: {write_report(folder.path, paper=paper)}")
+    if wandb_cfg is not None:
+        from spp_lab.report.wandb_summary import log_summary
+
+        info = log_summary(folder.path, wandb_cfg.logging.wandb)
+        if info:
+            print(f"W&B summary run: {info['id']} ({info['mode']})")
+
+
+def _any_config(folder):
+    """The run config of any run of the experiment (for its W&B settings)."""
+    from spp_lab.config import build_config
+    from spp_lab.runfolder import Corrupt
+
+    for run in folder.run_folders(current_only=False)[0]:
+        try:
+            data = run.read_config()
+        except Corrupt:
+            continue
+        if data:
+            return build_config(data, str(run.config))
+    raise UserError(f"{folder.path}: no run has a readable config.yaml yet")
+
+
+def cmd_sync(args) -> int:
+    """Upload the offline W&B runs under ``results/<name>/wandb`` with ``wandb sync``."""
+    from spp_lab.runfolder import ExperimentFolder
+    from spp_lab.tracking import sync_offline
+
+    return sync_offline(ExperimentFolder(args.path))

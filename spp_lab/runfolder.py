@@ -1,0 +1,363 @@
+"""The run-folder contract: every path, every file's schema, the job state machine (no torch).
+
+    results/<experiment>/               ExperimentFolder
+      experiment.json                   ExperimentSpec: conditions, report settings, run ids
+      runs/<run_id>/                    RunFolder, one per job
+        config.yaml  status.json  metrics.json  history.csv  progress.json  first_step.json
+        log.txt  .lock  checkpoints/last.ckpt
+      runs.csv  runs.parquet  report/  wandb/
+
+States (``status.json``'s ``state``): ``new`` (no status yet) → ``running`` → ``done`` |
+``failed`` | ``diverged`` (the loss became non-finite; never a result) | ``interrupted``.
+Read back, a ``running`` status whose lock is free belongs to a dead process and reads as
+``interrupted``; a file that fails its schema (truncated, binary, edited) reads as
+``corrupt`` with the file and the reason, and the job reruns. Every write is atomic
+(temporary file, fsync, rename), so a crash or a full disk leaves the old file or the new
+one, never half of one. Nothing here unpickles or evaluates what it reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from spp_lab.metrics import get_metric
+
+STATES = ("new", "running", "done", "failed", "diverged", "interrupted", "corrupt")
+HISTORY_FIELDS = ("epoch", "train_size", "train_loss", "train_top1_err", "val_loss",
+                  "val_top1_err", "val_top5_err", "lr", "train_img_per_s", "epoch_time_s")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+
+class Status(_Schema):
+    state: str = Field(pattern="^(" + "|".join(STATES[:-1]) + ")$")
+    attempts: int = Field(0, ge=0)
+
+
+class FinalMetrics(_Schema):
+    val_top1_err: float = Field(ge=0, le=100)
+    val_top5_err: float | None = None
+    val_loss: float | None = None
+    train_loss: float | None = None
+    train_top1_err: float | None = None
+
+
+class BestMetrics(_Schema):
+    val_top1_err: float = Field(ge=0, le=100)
+    val_top5_err: float | None = None
+    epoch: int = Field(ge=0)
+
+
+class Metrics(_Schema):
+    """``metrics.json``: written once, when a job finishes."""
+
+    final: FinalMetrics
+    best: BestMetrics
+    epochs: int = Field(ge=1)
+    test: dict[str, float] = Field(default_factory=dict)
+
+
+class Corrupt(Exception):
+    """A file of the contract that exists but fails its schema."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: {why}")
+        self.path, self.why = path, why
+
+
+def _why(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        e = err.errors(include_url=False)[0]
+        return f"{'.'.join(map(str, e['loc'])) or 'content'}: {e['msg']}"
+    return f"{type(err).__name__}: {str(err)[:120]}"
+
+
+def read_model(path: Path, model: type[BaseModel]) -> Any:
+    """``model`` validated from JSON ``path``; None when absent; :class:`Corrupt` otherwise."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return model.model_validate_json(data)
+    except (ValidationError, ValueError) as err:
+        raise Corrupt(path, "not valid JSON of its schema (" + _why(err) + ")") from None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Parsed JSON, or None when the file is absent or unreadable (progress files only)."""
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+class JobLock:
+    """Non-blocking exclusive ``flock`` on ``<run>/.lock``; released when the holder dies."""
+
+    def __init__(self, run: Path) -> None:
+        self.path, self.fd = run / ".lock", None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def held_elsewhere(self) -> bool:
+        """True if another process holds the lock now."""
+        if not self.path.exists():
+            return False
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+
+@dataclass(frozen=True)
+class RunState:
+    state: str
+    reason: str | None = None  # why: a failed job's error, the corrupt file, ...
+
+
+class RunFolder:
+    """``results/<experiment>/runs/<run_id>/``: its files, state, validated reads, reset."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.status_file = self.path / "status.json"
+        self.metrics_file = self.path / "metrics.json"
+        self.history = self.path / "history.csv"
+        self.progress = self.path / "progress.json"
+        self.first_step = self.path / "first_step.json"
+        self.log = self.path / "log.txt"
+        self.checkpoints = self.path / "checkpoints"
+        self.last_ckpt = self.checkpoints / "last.ckpt"
+        self.lock = JobLock(self.path)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def status(self) -> dict[str, Any]:
+        """``status.json`` as a dict (``{"state": "new"}`` when absent); Corrupt if invalid."""
+        st = read_model(self.status_file, Status)
+        return {"state": "new", "attempts": 0} if st is None else st.model_dump()
+
+    def metrics(self) -> dict[str, Any] | None:
+        """``metrics.json`` validated (finite numbers, errors in [0, 100]); Corrupt if not."""
+        m = read_model(self.metrics_file, Metrics)
+        return None if m is None else m.model_dump()
+
+    def state(self) -> RunState:
+        """The job's state as the runner and the report see it (never raises)."""
+        try:
+            status = self.status()
+            state = status["state"]
+            if state == "done":
+                if self.metrics() is None:
+                    return RunState("corrupt", f"{self.metrics_file}: missing for a done run")
+                self.history_rows()
+        except Corrupt as err:
+            return RunState("corrupt", str(err))
+        except OSError as err:
+            return RunState("corrupt", f"{self.path}: unreadable ({err.strerror})")
+        if state == "running" and not self.lock.held_elsewhere():
+            return RunState("interrupted", "its process ended without writing a status")
+        reason = status.get("error") if state in ("failed", "diverged") else None
+        return RunState(state, reason)
+
+    def update_status(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into ``status.json``; a corrupt one is replaced, not merged."""
+        try:
+            status = self.status()
+        except Corrupt:
+            status = {"state": "new", "attempts": 0}
+        status |= fields
+        write_json(self.status_file, status)
+        return status
+
+    def history_rows(self) -> list[dict[str, Any]]:
+        """``history.csv`` rows with numbers parsed; Corrupt if a row or header is off."""
+        try:
+            text = self.history.read_text()
+        except FileNotFoundError:
+            return []
+        except UnicodeDecodeError:
+            raise Corrupt(self.history, "not text") from None
+        rows = list(csv.DictReader(text.splitlines()))
+        if rows and tuple(rows[0]) != HISTORY_FIELDS:
+            raise Corrupt(self.history, f"header is not {','.join(HISTORY_FIELDS)}")
+        out = []
+        for i, r in enumerate(rows):
+            try:
+                row = {k: (v if k == "train_size" else (float(v) if v else None))
+                       for k, v in r.items()}
+                row["epoch"] = int(r["epoch"])
+            except (TypeError, ValueError):
+                raise Corrupt(self.history, f"row {i + 1} is not numbers") from None
+            if row["epoch"] != i:
+                raise Corrupt(self.history, f"row {i + 1} is epoch {row['epoch']}, not {i}")
+            out.append(row)
+        return out
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        lines: list[str] = []
+
+        class _Sink:
+            def write(self, s: str) -> None:
+                lines.append(s)
+
+        w = csv.DictWriter(_Sink(), HISTORY_FIELDS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        write_atomic(self.history, "".join(lines))
+
+    def read_config(self) -> dict[str, Any]:
+        """``config.yaml`` as a mapping (validated by its reader); Corrupt if not YAML."""
+        try:
+            data = yaml.load(self.config.read_bytes(), Loader=_Loader)
+        except FileNotFoundError:
+            return {}
+        except yaml.YAMLError as err:
+            raise Corrupt(self.config, f"not YAML ({str(err)[:80]})") from None
+        if not isinstance(data, dict):
+            raise Corrupt(self.config, "not a mapping")
+        return data
+
+    def reset(self) -> None:
+        """Forget every result of the run (``--force``); its config and log stay."""
+        for f in (self.metrics_file, self.history, self.status_file, self.progress,
+                  self.first_step):
+            f.unlink(missing_ok=True)
+        shutil.rmtree(self.checkpoints, ignore_errors=True)
+
+
+class ReportSpec(BaseModel):
+    """The ``report`` section of an experiment file and of ``experiment.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: str = Field("val_top1_err", description="metric of the tables (metrics registry)")
+    baseline: str | None = Field(None, description="condition gains are measured against "
+                                 "(default: the first condition)")
+    rows: str = Field("model.arch", description="dotted key whose values are the table rows")
+    interaction: list[str] = Field(
+        [], description="two dotted keys with two values each: main effects and interaction")
+
+    @field_validator("interaction")
+    @classmethod
+    def _two(cls, v: list[str]) -> list[str]:
+        if v and len(v) != 2:
+            raise ValueError(f"give exactly two keys, got {len(v)}")
+        return v
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        get_metric(v)
+        return v
+
+
+class ExperimentSpec(BaseModel):
+    """``experiment.json``: what the report needs to know about the experiment file."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    description: str = ""
+    source: str | None = None
+    run_ids: list[str] | None = None  # the jobs the file expands to now; None: every folder
+    conditions: list[str] = Field(default_factory=lambda: ["default"])
+    report: ReportSpec = Field(default_factory=ReportSpec)
+    grid: list[str] = Field(default_factory=list)
+    seeds: list[int] = Field(default_factory=list)
+    row_order: list[Any] = Field(default_factory=list)
+
+
+class ExperimentFolder:
+    """``results/<experiment>/``: its spec, its run folders, its report outputs."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.spec_file = self.path / "experiment.json"
+        self.runs_dir = self.path / "runs"
+        self.report_dir = self.path / "report"
+        self.wandb_dir = self.path / "wandb"
+        self.runs_csv = self.path / "runs.csv"
+        self.runs_parquet = self.path / "runs.parquet"
+
+    def run(self, run_id: str) -> RunFolder:
+        return RunFolder(self.runs_dir / run_id)
+
+    def exists(self) -> bool:
+        return self.runs_dir.is_dir()
+
+    def spec(self) -> ExperimentSpec:
+        """The saved spec; a folder without one reports every run folder in it."""
+        spec = read_model(self.spec_file, ExperimentSpec)
+        return spec if spec is not None else ExperimentSpec(name=self.path.name)
+
+    def write_spec(self, spec: ExperimentSpec) -> None:
+        write_json(self.spec_file, spec.model_dump(mode="json"))
+
+    def run_folders(self, current_only: bool = True) -> tuple[list[RunFolder], int]:
+        """Run folders sorted by id, and how many were left out as not current."""
+        found = sorted(p.name for p in self.runs_dir.glob("*") if p.is_dir()) \
+            if self.runs_dir.is_dir() else []
+        ids = self.spec().run_ids if current_only else None
+        wanted = None if ids is None else set(ids)
+        keep = found if wanted is None else [r for r in found if r in wanted]
+        return [self.run(r) for r in keep], len(found) - len(keep)

@@ -1,0 +1,40 @@
+"""Executors as plug-ins: a name → executor registry that also feeds ``--executor``.
+
+An executor is a class with ``from_options(opts: RunOptions, jobs) -> executor`` and
+``run(jobs) -> Outcome`` (:mod:`spp_lab.runner.executors.base`). To add one, write a module
+here that decorates its class with ``@register_executor("name")`` and import it below;
+heavy dependencies (ray, submitit) are imported inside ``run``, so ``spp-lab --help`` and
+``ls`` stay fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+_EXECUTORS: dict[str, Any] = {}
+
+
+def register_executor(name: str) -> Callable[[Any], Any]:
+    def wrap(cls: Any) -> Any:
+        if name in _EXECUTORS:
+            raise ValueError(f"executor {name!r} is already registered")
+        _EXECUTORS[name] = cls
+        return cls
+
+    return wrap
+
+
+def executor_names() -> list[str]:
+    return list(_EXECUTORS)
+
+
+def get_executor(name: str) -> Any:
+    try:
+        return _EXECUTORS[name]
+    except KeyError:
+        raise ValueError(f"unknown executor {name!r}; allowed: {', '.join(_EXECUTORS)}") \
+            from None
+
+
+from spp_lab.runner.executors import local, ray  # noqa: E402, F401  (register)
