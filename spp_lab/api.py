@@ -39,7 +39,8 @@ def run_experiment(path: str | Path, *, only: Sequence[str] = (),
                    overrides: Mapping[str, Any] | Sequence[str] | None = None,
                    executor: str = "local", smoke: bool = False, force: bool = False,
                    retry_failed: bool = False, workers: int | None = None,
-                   gpus: str | None = None, address: str | None = None, report: bool = True,
+                   gpus: str | None = None, address: str | None = None,
+                   slurm: Sequence[str] = (), report: bool = True,
                    verbose: bool = True) -> pd.DataFrame:
     """Run every job of the experiment file not done yet (as ``spp-lab run``) and return
     the runs DataFrame (:func:`load_runs`). ``only``: ``--only`` expressions; ``overrides``:
@@ -50,8 +51,11 @@ def run_experiment(path: str | Path, *, only: Sequence[str] = (),
 
     p = plan(str(path), smoke=smoke, overrides=_override_texts(overrides), only=list(only),
              executor=executor, gpus=gpus)
+    from spp_lab.commands import slurm_settings
+
     opts = RunOptions(retries=p.exp.retries, workers=workers or p.exp.workers, gpus=gpus,
-                      jobs_per_gpu=p.exp.jobs_per_gpu, address=address, source=str(path),
+                      jobs_per_gpu=p.exp.jobs_per_gpu, address=address,
+                      slurm=slurm_settings(p.exp, list(slurm)), source=str(path),
                       progress=Progress(sys.stdout if verbose else None, live=False))
     out = run_plan(p, executor, opts, force=force, retry_failed=retry_failed)
     if out.stopped:

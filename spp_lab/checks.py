@@ -29,23 +29,33 @@ SHAPES_ASPECTS = (0.75, 1.0, 4 / 3)  # width / height of the embedded scenes (da
 _SAMPLE = 16  # images per folder that must decode
 
 
-def eval_sides(data: Any) -> list[int]:
-    """Every image side the validation and test views give the network."""
+def view_sides(data: Any, view: str | int) -> list[int]:
+    """Every image side one evaluation view gives the network: a crop size, or the full
+    images' sides (an image folder's long sides are only known per image; all are ≥ its
+    short side)."""
+    if view != "full":
+        return [int(view)]
     s = data.image_size
-    if data.eval_mode == "crop":
-        return [s]
     if data.name == "shapes":
         return sorted({s, *(round(s * a) for a in SHAPES_ASPECTS if a > 1),
                        *(round(s / a) for a in SHAPES_ASPECTS if a < 1)})
-    return [s]  # an image folder's long sides are only known per image; all are ≥ s
+    return [s]
+
+
+def eval_sides(data: Any) -> list[int]:
+    """The sides of the validation (and standard test) view."""
+    return view_sides(data, "full" if data.eval_mode == "full" else data.image_size)
 
 
 def _geometry(cfg: Any) -> list[str]:
     m, spec = cfg.model, arch_spec(cfg.model.arch)
     train_sides = cfg.schedule.all_sizes()
     size_key = "train.sizes" if cfg.schedule.multi else "data.image_size"
+    views = [] if m.head == "pool" else [  # a fixed-size head skips other views (null)
+        ("data.test_views", view_sides(cfg.data, v)) for v in cfg.data.test_views]
     problems = []
-    for key, sides in ((size_key, train_sides), ("data.eval_mode", eval_sides(cfg.data))):
+    for key, sides in ((size_key, train_sides), ("data.eval_mode", eval_sides(cfg.data)),
+                       *views):
         for side in sides:
             a = spec.map_size(m.stem, side)
             if a is None:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=executor_names(), default="local",
                    help="where jobs run (default: local)")
     p.add_argument("--address", help="Ray cluster address (default: a local instance)")
+    p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="--executor slurm: partition, time_min, gpus, cpus, mem_gb, cluster "
+                        "(over the file's slurm: section)")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.set_defaults(func=_lazy("cmd_run"))
 
@@ -129,6 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"spp-lab: error: {err}", file=sys.stderr)
         return err.code
+    except OSError as err:
+        from spp_lab.runfolder import DISK_ERRORS
+
+        if err.errno not in (*DISK_ERRORS, errno.EACCES):
+            raise
+        print(f"spp-lab: error: {err.filename or 'results'}: {err.strerror}. Finished runs "
+              "are kept; free space or make the folder writable, then run again",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("spp-lab: interrupted", file=sys.stderr)
         return 130

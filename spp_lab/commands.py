@@ -34,6 +34,10 @@ def cmd_train(args) -> int:
     config, overrides = args.config, list(args.overrides)
     if config and "=" in config and not config.endswith((".yaml", ".yml")):
         config, overrides = None, [config, *overrides]
+    if config and not Path(config).exists() and "/" not in config and \
+            not config.endswith((".yaml", ".yml")):
+        raise UserError(f"{config}: neither a config file nor key=value; to set a key write "
+                        f"{config}=VALUE (spp-lab train --help lists the keys)")
     from spp_lab.checks import check_configs
     from spp_lab.runner.devices import resolve_auto, visible_gpus
 
@@ -97,7 +101,8 @@ def cmd_run(args) -> int:
         return 0
     opts = RunOptions(retries=p.exp.retries, workers=args.workers or p.exp.workers,
                       gpus=args.gpus, jobs_per_gpu=p.exp.jobs_per_gpu, address=args.address,
-                      source=args.file, progress=Progress(sys.stdout, live=None))
+                      slurm=slurm_settings(p.exp, args.slurm), source=args.file,
+                      progress=Progress(sys.stdout, live=None))
     out = run_plan(p, args.executor, opts, force=args.force, retry_failed=args.retry_failed)
     print(f"{p.exp.name}: {len(out.done)} done, {len(out.failed)} failed, "
           f"{len(out.diverged)} diverged, {len(skipped) + len(out.busy)} skipped, "
@@ -115,13 +120,33 @@ def cmd_run(args) -> int:
     return 1 if out.failed or out.diverged else 0
 
 
+def slurm_settings(exp: Any, flags: list[str]) -> dict[str, Any]:
+    """The experiment's ``slurm:`` section with ``--slurm key=value`` flags on top."""
+    from pydantic import ValidationError
+
+    from spp_lab.config import parse_override
+    from spp_lab.errors import format_validation_error
+    from spp_lab.runner.experiment import SlurmSpec
+
+    values = exp.slurm.model_dump()
+    for text in flags:
+        key, value = parse_override(text)
+        values[key] = value
+    try:
+        return SlurmSpec.model_validate(values).model_dump()
+    except ValidationError as err:
+        raise UserError(format_validation_error(err, SlurmSpec, prefix="slurm",
+                                                source="--slurm")) from None
+
+
 def cmd_report(args) -> int:
-    from spp_lab.report.build import write_paper
     from spp_lab.runfolder import ExperimentFolder
 
     if args.path is None:
         if not args.paper:
             raise UserError("report: give results/<name> or an experiment file, or --paper")
+        from spp_lab.report.build import write_paper
+
         print(f"report: {write_paper(Path(args.output_dir) / 'paper')}")
         return 0
     path = Path(args.path)

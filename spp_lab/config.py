@@ -73,6 +73,23 @@ class DataConfig(_Strict):
         "crop", description="validation view: center crop, or the full image at its own size")
     seed: Annotated[int, Strict(), Field(ge=0)] = Field(
         0, description="which images: the data seed, separate from train.seed")
+    resample: Bool = Field(False, description="shapes: new training scenes every epoch "
+                                              "(num_train per epoch, none seen twice)")
+    scale: list[Num] = Field([0.11, 0.24], min_length=2, max_length=2, description=(
+        "shapes: radius range of the objects, fraction of the shorter image side"))
+    test_views: list[Literal["full"] | PosInt] = Field([], description=(
+        "extra views of the test split: 'full' (each image whole) and/or sizes in px "
+        "(centre crops at another scale); test_<view>_* metrics"))
+    test_fraction: Num = Field(0.0, ge=0, lt=1, description=(
+        "imagefolder/caltech101 without a test/ folder: fraction held out per class as the "
+        "test split; 0: no test split"))
+
+    @model_validator(mode="after")
+    def _scale_range(self) -> DataConfig:
+        lo, hi = self.scale
+        if not 0 < lo <= hi <= 0.5:
+            raise ValueError(f"data.scale: expected 0 < low ≤ high ≤ 0.5, got {self.scale}")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -115,6 +132,9 @@ class TrainConfig(_Strict):
         "cosine", description="cosine to 0; step: ÷10 at 50%, 75%; plateau: ÷10 twice at most")
     plateau_patience: PosInt = Field(3, description="plateau: epochs without gain")
     label_smoothing: Num = Field(0.0, ge=0, lt=1, description="label smoothing of the loss")
+    ema: Num | None = Field(None, ge=0.5, lt=1, description=(
+        "decay of an exponential moving average of the weights, per step, evaluated instead "
+        "of the raw weights (e.g. 0.998); null: off"))
     sizes: list[PosInt] = Field(
         [], description="multi-size training sizes, px, test size first (paper: [224, 180]); "
                         "[] = single-size")

@@ -7,6 +7,7 @@ Validation (``report.metric``), collection, tables and charts all read this one 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -41,17 +42,29 @@ _ALL = [
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 
 
+_VIEW = re.compile(r"^test_(full|\d+)_(top1_err|top5_err|loss)$")
+
+
 def get_metric(name: str) -> Metric:
-    """The registered metric ``name``; unknown names get an error listing the valid ones."""
-    try:
+    """The registered metric ``name``, or a test view's (``test_full_top1_err``,
+    ``test_48_top5_err``: ``data.test_views``); else an error listing the valid ones."""
+    if name in METRICS:
         return METRICS[name]
-    except KeyError:
-        raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(METRICS)}") from None
+    view = _VIEW.match(name)
+    if view:
+        base = METRICS[f"test_{view.group(2)}"]
+        where = "full images" if view.group(1) == "full" else f"{view.group(1)} px crops"
+        return Metric(name, ("test", name), f"{base.label}, {where}", base.unit, "test")
+    raise ValueError(f"unknown metric {name!r}; allowed: {', '.join(METRICS)}, or a test "
+                     "view's test_<full|SIZE>_<top1_err|top5_err|loss>")
 
 
 def title(name: str) -> str:
-    """``"test top-1 error (%)"`` for a registered metric, the name itself otherwise."""
-    return METRICS[name].title if name in METRICS else name
+    """``"test top-1 error (%)"`` for a known metric, the name itself otherwise."""
+    try:
+        return get_metric(name).title
+    except ValueError:
+        return name
 
 
 def top5_of(name: str) -> str | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import fcntl
 import json
 import os
@@ -34,10 +35,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from spp_lab.metrics import get_metric
 
+# What a full, over-quota or read-only results disk raises: the runner stops with one
+# message instead of failing job after job.
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 STATES = ("new", "running", "done", "failed", "diverged", "interrupted", "corrupt")
 HISTORY_FIELDS = ("epoch", "train_size", "train_loss", "train_top1_err", "val_loss",
                   "val_top1_err", "val_top5_err", "lr", "train_img_per_s", "epoch_time_s")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def disk_problem(path: Path) -> str:
+    """Why nothing can be written under ``path``: a read-only or a full file system."""
+    try:
+        st = os.statvfs(path)
+    except OSError as err:
+        return f"{path}: {err.strerror}"
+    if st.f_flag & os.ST_RDONLY:
+        return f"{path}: Read-only file system"
+    return f"{path}: No space left on device ({st.f_bavail * st.f_frsize // 1024} KiB free)"
 
 
 class _Schema(BaseModel):
@@ -69,7 +84,7 @@ class Metrics(_Schema):
     final: FinalMetrics
     best: BestMetrics
     epochs: int = Field(ge=1)
-    test: dict[str, float] = Field(default_factory=dict)
+    test: dict[str, float | None] = Field(default_factory=dict)
 
 
 class Corrupt(Exception):
@@ -99,13 +114,14 @@ def read_model(path: Path, model: type[BaseModel]) -> Any:
         raise Corrupt(path, "not valid JSON of its schema (" + _why(err) + ")") from None
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a reader sees the old file or the new one."""
+def write_atomic(path: Path, data: str | bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` atomically: a reader sees the old file or the new one.
+    A full disk raises ``OSError(ENOSPC)`` and leaves no temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "w" if isinstance(data, str) else "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -239,9 +255,10 @@ class RunFolder:
             return []
         except UnicodeDecodeError:
             raise Corrupt(self.history, "not text") from None
-        rows = list(csv.DictReader(text.splitlines()))
-        if rows and tuple(rows[0]) != HISTORY_FIELDS:
+        reader = csv.DictReader(text.splitlines())
+        if text.strip() and tuple(reader.fieldnames or ()) != HISTORY_FIELDS:
             raise Corrupt(self.history, f"header is not {','.join(HISTORY_FIELDS)}")
+        rows = list(reader)
         out = []
         for i, r in enumerate(rows):
             try:

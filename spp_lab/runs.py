@@ -25,17 +25,33 @@ import yaml
 from spp_lab.config import RunConfig
 
 _NOT_HASHED = ("experiment", "output_dir", "logging", "train.threads", "data.num_workers")
+# Fields added after run ids were first published: hashed only when set away from these
+# defaults, so every run folder made before they existed keeps its id.
+ADDED_LATER = {"data.resample": False, "data.scale": [0.11, 0.24], "data.test_views": [],
+               "data.test_fraction": 0.0, "train.ema": None}
+
+
+def _pop(tree: dict[str, Any], key: str) -> Any:
+    *parents, leaf = key.split(".")
+    node = tree
+    for p in parents:
+        node = node[p]
+    return node.pop(leaf, None)
 
 
 def identity(cfg: RunConfig) -> dict[str, Any]:
     """The part of the config that defines the computation."""
     tree = cfg.model_dump(mode="json")
     for key in _NOT_HASHED:
-        *parents, leaf = key.split(".")
-        node = tree
-        for p in parents:
-            node = node[p]
-        node.pop(leaf, None)
+        _pop(tree, key)
+    for key, default in ADDED_LATER.items():
+        value = _pop(tree, key)
+        if value != default:
+            *parents, leaf = key.split(".")
+            node = tree
+            for p in parents:
+                node = node[p]
+            node[leaf] = value
     return tree
 
 

@@ -4,10 +4,11 @@
 
 * :class:`History` appends one row per epoch to ``history.csv`` as it goes;
 * :class:`EpochCheckpoint` writes ``checkpoints/last.ckpt`` after every epoch, atomically
-  (temporary file, fsync, rename): weights, optimizer, LR scheduler, the loops' progress,
-  the history rows and the RNG states (:class:`RngState`). A rerun resumes from it at the
-  next epoch, with the same numbers an uninterrupted run gets (the batch order and the
-  crops are functions of (seed, epoch), the size schedule of (seed, epoch, batch));
+  (temporary file, fsync, rename: :class:`AtomicCheckpointIO`): weights, optimizer, LR
+  scheduler, the loops' progress, the history rows and the RNG states (:class:`RngState`).
+  A rerun resumes from it at the next epoch, with the same numbers an uninterrupted run gets
+  (the batch order and the crops are functions of (seed, epoch), the size schedule of
+  (seed, epoch, batch));
 * :class:`DivergenceGuard` stops a run whose loss becomes non-finite (:class:`Diverged`);
 * :class:`EpochToData` tells the data module the epoch (its crops depend on it).
 
@@ -19,6 +20,7 @@ model's errors on the held-out test set when the data has one (``data.num_test``
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import random
@@ -31,13 +33,14 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, LearningRateMonitor
+from pytorch_lightning.plugins import TorchCheckpointIO
 
 from spp_lab import tracking
 from spp_lab.config import RunConfig
 from spp_lab.data import SPPDataModule
 from spp_lab.errors import UserError
 from spp_lab.module import SPPClassifier
-from spp_lab.runfolder import RunFolder, write_json
+from spp_lab.runfolder import RunFolder, write_atomic, write_json
 from spp_lab.runs import write_config
 
 log = logging.getLogger("spp_lab.train")
@@ -100,8 +103,8 @@ class History(Callback):
         }
         for key in ("train_loss", "val_loss"):
             if row[key] is not None and not np.isfinite(row[key]):
-                raise Diverged(f"{key.replace('_', ' ')} is {row[key]} after epoch "
-                               f"{row['epoch'] + 1}")
+                raise Diverged(f"{key.replace('_', ' ')} became non-finite ({row[key]}) "
+                               f"by epoch {row['epoch'] + 1}")
         self.rows = self.rows[: row["epoch"]] + [row]
         self.run.write_history(self.rows)
         for lg in trainer.loggers:
@@ -157,25 +160,76 @@ class RngState(Callback):
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint files, written atomically (temporary file, fsync, rename), so
+    a crash or a full disk leaves the previous checkpoint whole; read with
+    ``weights_only=True`` whatever the caller asks. The checkpoint is serialised in memory
+    first: torch's zip writer turns a short write into an opaque RuntimeError, where a plain
+    write raises ``OSError(ENOSPC)`` that the runner recognises as a full disk."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        buf = io.BytesIO()
+        torch.save(checkpoint, buf)
+        write_atomic(Path(path), buf.getbuffer())
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+
+
 class EpochCheckpoint(Callback):
-    """``checkpoints/last.ckpt`` after every epoch, atomically: temporary file, fsync,
-    rename. A crash or a full disk leaves the previous epoch's checkpoint whole."""
+    """``checkpoints/last.ckpt`` after every epoch (atomic: :class:`AtomicCheckpointIO`)."""
 
     def __init__(self, run: RunFolder) -> None:
         self.run = run
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        path = self.run.last_ckpt
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            trainer.save_checkpoint(tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        trainer.save_checkpoint(self.run.last_ckpt)
+
+
+class WeightAverage(Callback):
+    """``train.ema``: an exponential moving average of the weights (and batch-norm
+    buffers), ``avg ← decay · avg + (1 − decay) · w`` after every optimizer step, swapped in
+    for validation and test. Part of the checkpoint."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay, self.avg, self._raw = decay, None, None
+
+    def _tensors(self, pl_module) -> list[torch.Tensor]:
+        return [t for t in (*pl_module.net.parameters(), *pl_module.net.buffers())
+                if t.is_floating_point()]
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        live = [t.detach() for t in self._tensors(pl_module)]
+        if self.avg is None:
+            self.avg = [t.clone() for t in live]
+        else:
+            torch._foreach_lerp_(self.avg, live, 1.0 - self.decay)
+
+    def _swap_in(self, trainer, pl_module) -> None:
+        if self.avg is None or self._raw is not None:
+            return
+        tensors = self._tensors(pl_module)
+        self._raw = [t.detach().clone() for t in tensors]
+        with torch.no_grad():
+            for t, a in zip(tensors, self.avg):
+                t.copy_(a)
+
+    def _swap_out(self, trainer, pl_module) -> None:
+        if self._raw is None:
+            return
+        with torch.no_grad():
+            for t, r in zip(self._tensors(pl_module), self._raw):
+                t.copy_(r)
+        self._raw = None
+
+    on_validation_start = on_test_start = _swap_in
+    on_validation_end = _swap_out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"avg": self.avg}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.avg = state["avg"]
 
 
 class EpochToData(Callback):
@@ -236,15 +290,25 @@ def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -
     }
 
 
-def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule) -> dict:
-    """The final model on the held-out test set, once: ``{"test_top1_err": ...}`` or {}."""
+def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule,
+                cfg: RunConfig) -> dict:
+    """The final model on the held-out test split, once, in the standard view and in each
+    of ``data.test_views``: ``{"test_top1_err": ..., "test_full_top1_err": ...}`` or {}.
+    A fixed-size head (``pool``) has no score at another size: null."""
     if not dm.has_test:
         return {}
-    trainer.test(model, datamodule=dm, verbose=False)
-    m = trainer.callback_metrics
-    out = {f"test_{k}": float(m[f"test/{k}"]) for k in ("top1_err", "top5_err", "loss")
-           if f"test/{k}" in m}
-    if not all(np.isfinite(v) for v in out.values()):
+    out: dict[str, float | None] = {}
+    keys = ("top1_err", "top5_err", "loss")
+    for view in [None, *cfg.data.test_views]:
+        prefix = "test_" if view is None else f"test_{view}_"
+        if view is not None and cfg.model.head == "pool" and view != cfg.data.image_size:
+            out |= {prefix + k: None for k in keys}
+            continue
+        loader = dm.test_dataloader() if view is None else dm.test_view_loader(view)
+        trainer.test(model, dataloaders=loader, verbose=False)
+        m = trainer.callback_metrics
+        out |= {prefix + k: float(m[f"test/{k}"]) for k in keys if f"test/{k}" in m}
+    if not all(np.isfinite(v) for v in out.values() if v is not None):
         raise Diverged(f"test metrics are not finite: {out}")
     return out
 
@@ -256,7 +320,8 @@ def _trainer(cfg: RunConfig, run: RunFolder, callbacks: list[Callback], logger) 
         precision="32-true" if t.precision == "auto" else t.precision,
         deterministic=t.deterministic, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, num_sanity_val_steps=0,
-        logger=logger or False, callbacks=callbacks, enable_progress_bar=False,
+        logger=logger or False, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=False,
         enable_checkpointing=False, enable_model_summary=False, default_root_dir=str(run.path))
 
 
@@ -285,6 +350,8 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     logger = tracking.make_logger(cfg, run.run_id, condition, {"config_hash": run.run_id,
                                                                **(wandb_extra or {})})
     callbacks: list[Callback] = [history, DivergenceGuard(), RngState(), EpochToData()]
+    if cfg.train.ema is not None:
+        callbacks.append(WeightAverage(cfg.train.ema))
     if logger is not None:
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     if cfg.train.checkpoint:
@@ -296,8 +363,9 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     trainer.fit(model, dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     if not history.rows:
         raise RuntimeError("training finished without a validation epoch")
-    test = _score_test(trainer, model, dm)
+    test = _score_test(trainer, model, dm, cfg)
     metrics = summarize(history.rows, model, time.perf_counter() - t0)
+    metrics["data"] = dm.counts
     if test:
         metrics["test"] = test
     metrics["device"] = str(trainer.strategy.root_device)

@@ -15,7 +15,7 @@ from tests.conftest import spp_lab
 
 GOOD = """
 name: grid
-base: {model: {stem: small, width: 0.125}, data: {image_size: 32}}
+base: {model: {stem: small, width: 0.125, pool5_bins: 3}, data: {image_size: 32}}
 grid:
   model.arch: [zf5, overfeat5, convnet5]
   model.levels: [[4, 2, 1], [6, 3, 2, 1]]
@@ -58,8 +58,10 @@ def test_expansion_counts_and_order(tmp_path):
 
 def test_run_id_is_stable_across_key_order_and_machines(tmp_path):
     a = expand(load_experiment(write(tmp_path, GOOD, "a.yaml")))
-    reordered = GOOD.replace("base: {model: {stem: small, width: 0.125}, data: {image_size: 32}}",
-                             "base: {data: {image_size: 32}, model: {width: 0.125, stem: small}}")
+    reordered = GOOD.replace(
+        "base: {model: {stem: small, width: 0.125, pool5_bins: 3}, data: {image_size: 32}}",
+        "base: {data: {image_size: 32}, model: {pool5_bins: 3, width: 0.125, stem: small}}")
+    assert reordered != GOOD
     b = expand(load_experiment(write(tmp_path, reordered, "b.yaml")))
     assert [j.run_id for j in a] == [j.run_id for j in b]
     # Pinned: the id is a hash of the canonical config, the same on any machine.

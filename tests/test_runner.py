@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -210,13 +209,37 @@ def test_job_start_is_warm(tmp_path):
         assert first["time"] - s["dispatched_at"] < 5.0  # cold start (import torch) is ~5 s
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="Ray local instance")
-def test_ray_executor_on_a_local_instance(tmp_path):
+def test_ray_executor_on_a_local_instance_retries_a_lost_worker(tmp_path):
+    pytest.importorskip("ray", reason="Ray is in the ray extra")
     path = experiment(tmp_path, n=64, epochs=1)
+    watcher = kill_first_attempts(tmp_path)  # the Ray worker running the job dies
     env = {"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"}
     proc = spp_lab("run", str(path), "--executor", "ray", cwd=tmp_path, env=env, timeout=600)
+    watcher.join(timeout=5)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failed, retry 1/1" in proc.stdout
     status = runs(tmp_path)
     assert len(status) == 4 and all(s["state"] == "done" for s in status.values())
+    assert sorted(s["attempts"] for s in status.values()) == [1, 1, 1, 2]
     assert all((tmp_path / "results/g/runs" / rid / "metrics.json").exists() for rid in status)
-    assert os.path.exists(tmp_path / "results/g/runs")
+
+
+def test_slurm_executor_through_submitit_retries_and_resumes(tmp_path):
+    """--executor slurm with submitit's local cluster: the same submission path as on a
+    Slurm cluster (pickled job, separate process, polling), a killed job is retried."""
+    pytest.importorskip("submitit", reason="submitit is in the slurm extra")
+    path = experiment(tmp_path, n=64, epochs=1, extra="slurm: {cluster: local, poll_s: 0.3}")
+    watcher = kill_first_attempts(tmp_path)
+    proc = spp_lab("run", str(path), "--executor", "slurm", "--slurm", "cpus=1",
+                   cwd=tmp_path, timeout=600)
+    watcher.join(timeout=5)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failed, retry 1/1" in proc.stdout
+    status = runs(tmp_path)
+    assert len(status) == 4 and all(s["state"] == "done" for s in status.values())
+    assert sorted(s["attempts"] for s in status.values()) == [1, 1, 1, 2]
+    assert list((tmp_path / "results/g/slurm").glob("*/*_submitted.pkl"))
+    again = spp_lab("run", str(path), "--executor", "slurm", cwd=tmp_path)
+    assert again.returncode == 0 and "0 to run · 4 skipped" in again.stdout
+    bad = spp_lab("run", str(path), "--executor", "slurm", "--slurm", "gpus=-1")
+    assert bad.returncode == 2 and "--slurm: slurm.gpus: Input should be greater" in bad.stderr

@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from spp_lab.checks import IMAGE_EXTS
-from spp_lab.data.shapes import CLASSES, make_scenes, render
+from spp_lab.data.shapes import make_scenes, render
 from spp_lab.errors import UserError
 
 
@@ -49,23 +49,63 @@ class TensorImages(Dataset):
         return img, self.labels[i]
 
 
-def shapes_splits(image_size: int, resize: int, n_train: int, n_val: int, seed: int,
-                  eval_mode: str, flip: bool, train_seed: int, n_test: int = 0,
-                  ) -> tuple[Dataset, Dataset, Dataset | None, list]:
-    """The embedded ``shapes`` data: train crops of ``resize``-px scenes; val and test
-    (``None`` when ``n_test`` is 0) as centre crops or full images, per ``eval_mode``."""
-    train = make_scenes(n_train, seed, "train")
-    train_ds = TensorImages(render(train, resize), train.labels.tolist(), image_size, flip,
-                            train_seed)
+class FreshScenes(Dataset):
+    """``data.resample``: ``n`` new training scenes every epoch, drawn per (data seed,
+    epoch), so no scene is seen twice; epoch 0's are the fixed set's."""
 
-    def held_out(n: int, split: str) -> TensorImages:
-        scenes = make_scenes(n, seed, split)
-        imgs = render(scenes, resize, crop=image_size) if eval_mode == "crop" else render(
-            scenes, image_size)
-        return TensorImages(imgs, scenes.labels.tolist())
+    def __init__(self, n: int, seed: int, resize: int, crop: int, flip: bool, train_seed: int,
+                 scale: tuple[float, float]) -> None:
+        self.n, self.seed, self.resize, self.scale = n, seed, resize, scale
+        self.crop, self.flip, self.train_seed = crop, flip, train_seed
+        self.epoch, self._drawn = 0, None
 
-    test_ds = held_out(n_test, "test") if n_test else None
-    return train_ds, held_out(n_val, "val"), test_ds, list(CLASSES)
+    def __len__(self) -> int:
+        return self.n
+
+    def _images(self) -> TensorImages:
+        if self._drawn is None or self._drawn[0] != self.epoch:
+            sc = make_scenes(self.n, self.seed, "train", epoch=self.epoch, scale=self.scale)
+            ds = TensorImages(render(sc, self.resize), sc.labels.tolist(), self.crop,
+                              self.flip, self.train_seed)
+            self._drawn = (self.epoch, ds)
+        ds = self._drawn[1]
+        ds.epoch = self.epoch
+        return ds
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        return self._images()[i]
+
+
+def shapes_splits(c, resize: int, train_seed: int) -> tuple[Dataset, Dataset, Dataset | None]:
+    """The embedded ``shapes`` data of DataConfig ``c``: train crops of ``resize``-px scenes
+    (new ones every epoch with ``resample``); val and test (``None`` when ``num_test`` is 0)
+    in the ``eval_mode`` view."""
+    scale = tuple(c.scale)
+    if c.resample:
+        train_ds: Dataset = FreshScenes(c.num_train, c.seed, resize, c.image_size, c.flip,
+                                        train_seed, scale)
+    else:
+        train = make_scenes(c.num_train, c.seed, "train", scale=scale)
+        train_ds = TensorImages(render(train, resize), train.labels.tolist(), c.image_size,
+                                c.flip, train_seed)
+    view = "full" if c.eval_mode == "full" else c.image_size
+    test = shapes_view(c, "test", view) if c.num_test else None
+    return train_ds, shapes_view(c, "val", view), test
+
+
+def shapes_view(c, split: str, view: str | int) -> TensorImages:
+    """The held-out scenes of ``split`` in one view: ``"full"``, each scene whole at shorter
+    side ``image_size``; a size ``s``, the centre ``s×s`` crop of the scene rendered at
+    shorter side ``s·8/7`` (the training view, at another scale)."""
+    n = c.num_test if split == "test" else c.num_val
+    scenes = make_scenes(n, c.seed, split, scale=tuple(c.scale))
+    if view == "full":
+        imgs = render(scenes, c.image_size)
+    else:
+        side = int(view)
+        resize = c.resize if side == c.image_size and c.resize else round(side * 8 / 7)
+        imgs = render(scenes, resize, crop=side)
+    return TensorImages(imgs, scenes.labels.tolist())
 
 
 class PILFolder(Dataset):
@@ -118,11 +158,20 @@ class PILFolder(Dataset):
         return img[:, top : top + self.crop, left : left + self.crop], self.labels[i]
 
 
-def scan_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
-    """``root/<class>/*.<image ext>`` → files, labels, class names (sorted)."""
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+def scan_folder(root: Path, classes: list[str] | None = None
+                ) -> tuple[list[Path], list[int], list[str]]:
+    """``root/<class>/*.<image ext>`` → files, labels, class names (sorted). With
+    ``classes`` (a train split's), labels index into them: a val or test folder lacking a
+    class keeps the others' labels right."""
+    found = sorted(p.name for p in root.iterdir() if p.is_dir())
+    names = classes if classes is not None else found
+    unknown = sorted(set(found) - set(names))
+    if unknown:
+        raise UserError(f"data.root: {root} has class folders the training split lacks: "
+                        f"{unknown[:5]}")
     files, labels = [], []
-    for k, name in enumerate(classes):
+    for name in found:
+        k = names.index(name)
         for f in sorted((root / name).rglob("*")):
             if f.suffix.lower() in IMAGE_EXTS:
                 files.append(f)
@@ -130,7 +179,7 @@ def scan_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
     if not files:
         raise UserError(f"data.root: no images under {root}/<class>/ (extensions: "
                         f"{', '.join(IMAGE_EXTS)})")
-    return files, labels, classes
+    return files, labels, list(names)
 
 
 def split_by_fraction(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -138,3 +187,21 @@ def split_by_fraction(n: int, fraction: float, seed: int) -> tuple[list[int], li
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     n_val = max(1, round(n * fraction))
     return sorted(perm[n_val:]), sorted(perm[:n_val])
+
+
+def stratified_split(labels: list[int], fraction: float, seed: int
+                     ) -> tuple[list[int], list[int]]:
+    """(kept, held out) indices: ``round(fraction · n_c)`` of each class held out (at least
+    one where the class has two or more images), chosen by a seeded permutation."""
+    g = torch.Generator().manual_seed(seed * 31 + 7)
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(labels):
+        by_class.setdefault(y, []).append(i)
+    keep, held = [], []
+    for y in sorted(by_class):
+        idx = by_class[y]
+        perm = [idx[j] for j in torch.randperm(len(idx), generator=g).tolist()]
+        k = min(len(idx) - 1, max(1, round(fraction * len(idx)))) if len(idx) > 1 else 0
+        held += perm[:k]
+        keep += perm[k:]
+    return sorted(keep), sorted(held)

@@ -1,9 +1,12 @@
 """The LightningDataModule: shapes, imagefolder, cifar10, caltech101 behind one config.
 
 Training yields ``image_size`` crops (the paper: random 224 crops of images whose shorter
-side is 256, flipped); validation (every epoch) and test (``shapes`` with ``num_test``,
-scored once after training) yield centre crops or, with ``eval_mode: full``, each image
-whole at shorter side ``image_size``, batched by size. ``num_classes`` comes from here.
+side is 256, flipped), in an order that is a function of (seed, epoch). Validation (every
+epoch) and test (scored once, after training) yield centre crops or, with ``eval_mode:
+full``, each image whole at shorter side ``image_size``, batched by size. The test split:
+``shapes`` with ``num_test``; an image folder's ``test/`` folder, else a seeded stratified
+``test_fraction`` of its images. ``test_views`` scores the test split again in other views
+(the full image, other sizes). ``num_classes`` and the split sizes come from here.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from spp_lab.config import DataConfig
-from spp_lab.data.datasets import PILFolder, scan_folder, shapes_splits, split_by_fraction
+from spp_lab.data.datasets import (
+    PILFolder,
+    scan_folder,
+    shapes_splits,
+    shapes_view,
+    split_by_fraction,
+    stratified_split,
+)
+from spp_lab.data.shapes import CLASSES
 from spp_lab.errors import UserError
 
 
@@ -63,6 +74,12 @@ def _sizes(ds: Dataset) -> list[tuple[int, int]] | None:
     return getattr(ds, "sizes", None)
 
 
+def _shuffled(files: list, labels: list, seed: int) -> tuple[list, list]:
+    """A fixed (seeded) order, so a capped evaluation sees every class, not the first few."""
+    perm = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
+    return [files[i] for i in perm], [labels[i] for i in perm]
+
+
 class SPPDataModule(pl.LightningDataModule):
     def __init__(self, cfg: DataConfig, train_seed: int = 0) -> None:
         super().__init__()
@@ -70,8 +87,9 @@ class SPPDataModule(pl.LightningDataModule):
         self.resize = cfg.resize or round(cfg.image_size * 8 / 7)
         self.train_ds: Dataset | None = None
         self.val_ds: Dataset | None = None
-        self.test_ds: Dataset | None = None  # shapes with num_test > 0: scored once, at the end
+        self.test_ds: Dataset | None = None
         self.classes: list[str] = []
+        self._test_files: tuple[list, list] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -79,14 +97,20 @@ class SPPDataModule(pl.LightningDataModule):
             self.setup()
         return len(self.classes)
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Images in each split: what ``metrics.json`` and ``runs.csv`` record."""
+        self.setup()
+        return {"train": len(self.train_ds), "val": len(self.val_ds),
+                "test": len(self.test_ds) if self.test_ds is not None else 0}
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_ds is not None:
             return
-        c = self.cfg
-        if c.name == "shapes":
-            self.train_ds, self.val_ds, self.test_ds, self.classes = shapes_splits(
-                c.image_size, self.resize, c.num_train, c.num_val, c.seed, c.eval_mode,
-                c.flip, self.train_seed, c.num_test)
+        if self.cfg.name == "shapes":
+            self.train_ds, self.val_ds, self.test_ds = shapes_splits(
+                self.cfg, self.resize, self.train_seed)
+            self.classes = list(CLASSES)
         else:
             self._setup_files()
 
@@ -100,10 +124,15 @@ class SPPDataModule(pl.LightningDataModule):
                             "(or set data.download: true for torchvision's copy)")
         return root
 
-    def _folder(self, files, labels, train: bool) -> PILFolder:
+    def _folder(self, files, labels, train: bool, view: str | int | None = None) -> PILFolder:
         c = self.cfg
-        crop = c.image_size if train or c.eval_mode == "crop" else None
-        resize = self.resize if crop is not None else c.image_size
+        view = view if view is not None else ("full" if c.eval_mode == "full" else
+                                              c.image_size)
+        crop = c.image_size if train else (None if view == "full" else int(view))
+        if train or crop == c.image_size:
+            resize = self.resize
+        else:
+            resize = c.image_size if crop is None else round(crop * 8 / 7)
         return PILFolder(files, labels, resize=resize, crop=crop, train=train, flip=c.flip,
                          seed=self.train_seed)
 
@@ -112,15 +141,26 @@ class SPPDataModule(pl.LightningDataModule):
         if c.name == "imagefolder":
             if (root / "train").is_dir() and (root / "val").is_dir():
                 tf, tl, self.classes = scan_folder(root / "train")
-                vf, vl, _ = scan_folder(root / "val")
+                vf, vl, _ = scan_folder(root / "val", self.classes)
             else:
                 files, labels, self.classes = scan_folder(root)
                 tr, va = split_by_fraction(len(files), c.val_fraction, c.seed)
                 tf, tl = [files[i] for i in tr], [labels[i] for i in tr]
                 vf, vl = [files[i] for i in va], [labels[i] for i in va]
+            test = (scan_folder(root / "test", self.classes)[:2]
+                    if (root / "test").is_dir() else None)
         else:
             tf, tl, vf, vl = self._torchvision_files(root)
+            test = None
+        if test is None and c.test_fraction > 0:
+            keep, held = stratified_split(tl, c.test_fraction, c.seed)
+            test = ([tf[i] for i in held], [tl[i] for i in held])
+            tf, tl = [tf[i] for i in keep], [tl[i] for i in keep]
+        vf, vl = _shuffled(vf, vl, c.seed)
         self.train_ds, self.val_ds = self._folder(tf, tl, True), self._folder(vf, vl, False)
+        if test is not None:
+            self._test_files = _shuffled(*test, c.seed)
+            self.test_ds = self._folder(*self._test_files, False)
 
     def _torchvision_files(self, root: Path):
         """cifar10/caltech101 through torchvision, exported once to image files."""
@@ -162,11 +202,12 @@ class SPPDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
+        fresh = self.cfg.resample  # new scenes each epoch: workers must not keep old copies
         return DataLoader(self.train_ds, self.cfg.batch_size,
                           sampler=EpochShuffle(len(self.train_ds), self.train_seed),
                           drop_last=len(self.train_ds) > self.cfg.batch_size,
                           num_workers=self.cfg.num_workers,
-                          persistent_workers=self.cfg.num_workers > 0)
+                          persistent_workers=self.cfg.num_workers > 0 and not fresh)
 
     @property
     def has_test(self) -> bool:
@@ -180,8 +221,16 @@ class SPPDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         self.setup()
         if self.test_ds is None:
-            raise UserError("data.num_test: 0, so there is no test set; set it above 0")
+            raise UserError("data: no test split (shapes: num_test; image folders: a test/ "
+                            "folder or test_fraction)")
         return self._eval_loader(self.test_ds)
+
+    def test_view_loader(self, view: str | int) -> DataLoader:
+        """The test split in another view: ``"full"`` or a size in px (``test_views``)."""
+        self.setup()
+        if self.cfg.name == "shapes":
+            return self._eval_loader(shapes_view(self.cfg, "test", view))
+        return self._eval_loader(self._folder(*self._test_files, False, view=view))
 
     def _eval_loader(self, ds: Dataset) -> DataLoader:
         sizes = _sizes(ds)

@@ -64,6 +64,15 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
            "Only finished runs enter the tables; the others are listed in `runs.csv` with "
            "their status.", ""]
     done = _finished(runs, rows, spec.row_order)
+    missing = metric not in done or done[metric].isna().all()
+    if done.empty or missing:
+        why = (f"No finished run yet ({len(runs)} runs: "
+               f"{', '.join(f'{v} {k}' for k, v in counts.items() if v)}), so no tables."
+               if done.empty else f"No finished run recorded {metric} (report.metric); "
+               "a test metric needs a test split (data.num_test, a test/ folder or "
+               "data.test_fraction).")
+        (out / "report.md").write_text("\n".join(md + [why]) + "\n")
+        return out / "report.md"
     conditions = list(runs["condition"].cat.categories)
     baseline = rep.baseline or conditions[0]
     tidy, table_md = _tables(done, rows, metric, conditions, baseline, out)

@@ -44,10 +44,13 @@ def run_row(run: RunFolder) -> dict[str, Any]:
     for m in METRICS.values():
         section, key = m.source
         row[m.name] = (metrics.get(section) or {}).get(key)
+    row |= {k: v for k, v in (metrics.get("test") or {}).items() if k not in row}  # views
     row["best_epoch"] = (metrics.get("best") or {}).get("epoch")
     for k in ("epochs", "params", "flops_per_image", "train_img_per_s", "wall_time_s"):
         row[k] = metrics.get(k)
     row |= {k: _scalar(v) for k, v in flatten(cfg).items()}
+    for split, n in (metrics.get("data") or {}).items():  # the real split sizes
+        row[f"data.num_{split}"] = n
     return row
 
 

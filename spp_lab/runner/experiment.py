@@ -19,13 +19,28 @@ from __future__ import annotations
 import difflib
 import itertools
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError
 
 from spp_lab.config import NAME_PATTERN, RunConfig, flatten, set_dotted
 from spp_lab.errors import UserError, format_validation_error, load_yaml
 from spp_lab.runfolder import ReportSpec
+
+
+class SlurmSpec(BaseModel):
+    """The ``slurm:`` section (``--executor slurm``), per grid job."""
+
+    model_config = ConfigDict(extra="forbid")
+    partition: str | None = Field(None, description="Slurm partition (default: the cluster's)")
+    time_min: Annotated[int, Strict(), Field(gt=0)] = Field(60, description="time limit, min")
+    gpus: Annotated[int, Strict(), Field(ge=0)] = Field(0, description="GPUs per job")
+    cpus: Annotated[int, Strict(), Field(gt=0)] = Field(2, description="CPU cores per job")
+    mem_gb: Annotated[int, Strict(), Field(gt=0)] = Field(16, description="memory per job, GB")
+    cluster: Literal["slurm", "local"] = Field(
+        "slurm", description="slurm; or local: the same path through submitit's local "
+                             "executor, without a cluster")
+    poll_s: float = Field(2.0, gt=0, description="seconds between job state checks")
 
 
 class ExperimentFile(BaseModel):
@@ -46,6 +61,7 @@ class ExperimentFile(BaseModel):
         None, description="jobs sharing one GPU (default: as many as fit, runner/devices.py)")
     retries: Annotated[int, Strict(), Field(ge=0)] = Field(
         1, description="extra attempts for a failed job (user errors are not retried)")
+    slurm: SlurmSpec = Field(default_factory=SlurmSpec)
     _source: str = PrivateAttr("experiment")
     _smoke: bool = PrivateAttr(False)  # each job shrunk by shrink()
 

@@ -7,7 +7,6 @@ interrupted, diverged, no space).
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import sys
@@ -22,7 +21,7 @@ import torch
 
 from spp_lab.config import RunConfig
 from spp_lab.errors import UserError
-from spp_lab.runfolder import RunFolder, write_json
+from spp_lab.runfolder import DISK_ERRORS, RunFolder, write_json
 from spp_lab.runner.executors.base import (
     EXIT_BUSY,
     EXIT_DIVERGED,
@@ -34,8 +33,6 @@ from spp_lab.runner.executors.base import (
 )
 from spp_lab.runs import environment, now
 from spp_lab.train import Diverged, train_run
-
-DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 class Interrupted(BaseException):

@@ -37,4 +37,4 @@ def get_executor(name: str) -> Any:
             from None
 
 
-from spp_lab.runner.executors import local, ray  # noqa: E402, F401  (register)
+from spp_lab.runner.executors import local, ray, slurm  # noqa: E402, F401  (register)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from spp_lab.runfolder import RunFolder
+from spp_lab.runfolder import RunFolder, disk_problem
 from spp_lab.runs import now, run_dir
 
 # Exit codes of a job process.
@@ -95,7 +95,7 @@ def settle(code: int, job: Any, attempt: int, retries: int, out: Outcome, progre
         return False
     if code == EXIT_NO_SPACE:
         out.interrupted.append(job.run_id)
-        out.stopped = out.stopped or "the results disk is full or read-only"
+        out.stopped = out.stopped or disk_problem(run.path)
         progress.finish(job, "interrupted")
         return False
     if code == EXIT_INTERRUPTED or stopping:

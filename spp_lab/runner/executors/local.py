@@ -10,7 +10,6 @@ marked interrupted and resume from their last checkpoint on the next run.
 
 from __future__ import annotations
 
-import errno
 import multiprocessing as mp
 import os
 import signal
@@ -18,7 +17,7 @@ import time
 from collections import deque
 from typing import Any
 
-from spp_lab.runfolder import RunFolder
+from spp_lab.runfolder import DISK_ERRORS, RunFolder
 from spp_lab.runner.executors import register_executor
 from spp_lab.runner.executors.base import (
     Outcome,
@@ -30,8 +29,6 @@ from spp_lab.runner.executors.base import (
 )
 from spp_lab.runner.progress import Progress
 from spp_lab.runs import run_dir
-
-DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def _context(method: str = "forkserver") -> mp.context.BaseContext:
@@ -130,8 +127,8 @@ class LocalExecutor:
                 except OSError as err:
                     if err.errno not in DISK_ERRORS:
                         raise
-                    retry, out.stopped = False, f"{run_dir(job.config, job.run_id)}: " \
-                                                f"{err.strerror}"
+                    retry = False
+                    out.stopped = f"{run_dir(job.config, job.run_id)}: {err.strerror}"
                     out.interrupted.append(job.run_id)
                 if out.stopped and not self._stop:
                     self._stop = out.stopped

@@ -36,6 +36,21 @@ def _ray_task(spec: dict[str, Any]) -> int:
         return execute(spec)
 
 
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on an address nothing listens at (``ray.init`` retries for minutes)."""
+    import socket
+
+    hostport = address.split("://")[-1]
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port or 6379)), timeout):
+            return
+    except (OSError, ValueError) as err:
+        raise UserError(f"--address {address}: no Ray cluster reachable there "
+                        f"({type(err).__name__}: {err}); start one with `ray start --head` "
+                        "or leave --address out for a local instance") from None
+
+
 @register_executor("ray")
 class RayExecutor:
     def __init__(self, address: str | None = None, retries: int = 1, cpus_per_job: int = 1,
@@ -51,6 +66,8 @@ class RayExecutor:
                    progress=opts.progress)
 
     def _connect(self):
+        if self.address and self.address != "auto":
+            _reachable(self.address)
         try:
             import ray
         except ImportError:

@@ -1,0 +1,169 @@
+"""Bad input, class by class: exit 2, one message naming the key or file and what is
+allowed, no traceback, no hang, and no job started (everything is checked before)."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from spp_lab.runfolder import ExperimentFolder, ExperimentSpec
+from tests.conftest import spp_lab
+
+BASE = """
+name: {name}
+base:
+  output_dir: {out}
+  model: {{stem: small, width: 0.125, fc_dim: 64, levels: [2, 1]}}
+  data: {{image_size: 32, num_train: 64, num_val: 32}}
+  train: {{epochs: 1}}
+{extra}
+"""
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("data")
+    good = root / "good"
+    for cls in ("a", "b"):
+        (good / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (40, 40), (i * 90, 30, 60)).save(good / cls / f"{i}.png")
+    (root / "empty").mkdir()
+    bad = root / "corrupt"
+    for cls in ("a", "b"):
+        (bad / cls).mkdir(parents=True)
+        for i in range(2):
+            (bad / cls / f"{i}.jpg").write_bytes(b"\xff\xd8 not really a jpeg" * 10)
+    (root / "junk.yaml").write_bytes(bytes(range(256)) * 8)
+    return {"good": good, "empty": root / "empty", "corrupt": bad,
+            "missing": root / "nowhere", "junk": root / "junk.yaml", "root": root}
+
+
+def exp(tmp_path: Path, extra: str = "", name: str = "x", **replace: str) -> str:
+    text = textwrap.dedent(BASE.format(name=name, out=tmp_path / "results", extra=extra))
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+CASES = [  # (id, command builder, message)
+    ("duplicate condition", lambda t, f: ["ls", exp(t, "conditions:\n  a: {}\n  a: "
+                                                        "{model.head: global}")],
+     "duplicate key 'a'"),
+    ("duplicate base key", lambda t, f: ["ls", exp(t, "  train: {epochs: 3}")],
+     "duplicate key 'train'"),
+    ("bool for an int", lambda t, f: ["ls", exp(t, "", **{"epochs: 1": "epochs: true"})],
+     "base.train.epochs: Input should be a valid integer"),
+    ("dot-only name", lambda t, f: ["ls", exp(t, name="'..'")], "name: String should match"),
+    ("train experiment=..", lambda t, f: ["train", "experiment=.."],
+     "experiment: String should match"),
+    ("--gpus that do not exist", lambda t, f: ["run", exp(t), "--gpus", "abc,99"],
+     "--gpus abc,99: no GPU abc, 99 on this machine"),
+    ("--workers 0", lambda t, f: ["run", exp(t), "--workers", "0"],
+     "expected a whole number ≥ 1, got '0'"),
+    ("--workers -1", lambda t, f: ["run", exp(t), "--workers", "-1"],
+     "expected a whole number ≥ 1, got '-1'"),
+    ("exclude matching nothing", lambda t, f: ["ls", exp(t, "exclude: [{model.arch: vgg11_bn}]")],
+     "exclude[0] {'model.arch': 'vgg11_bn'} matches no job"),
+    ("--only matching nothing in ls", lambda t, f: ["ls", exp(t), "--only", "seed=99"],
+     "--only seed=99: selects none of the 1 jobs"),
+    ("paper bins infeasible", lambda t, f: ["run", exp(t, "conditions: {p: {model.bins: paper, "
+                                                        "model.levels: [4, 2, 1]}}"), "--dry-run"],
+     "model.levels: bins='paper' cannot make"),
+    ("8 px with the paper stem", lambda t, f: ["ls", exp(t, "conditions: {p: {model.stem: paper,"
+                                                           " data.image_size: 8}}")],
+     "cannot take 8-px inputs"),
+    ("negative seeds", lambda t, f: ["ls", exp(t, "seeds: [-1, -2]")],
+     "seeds[0]: Input should be greater than or equal to 0"),
+    ("data.root missing", lambda t, f: [
+        "ls", exp(t, f"conditions: {{i: {{data.name: imagefolder, data.root: "
+                     f"'{f['missing']}'}}}}")], "does not exist"),
+    ("data.root empty", lambda t, f: ["run", exp(t, f"conditions: {{i: {{data.name: imagefolder,"
+                                                    f" data.root: '{f['empty']}'}}}}"),
+                                      "--dry-run"], "has no class folders"),
+    ("data.root of corrupt images", lambda t, f: [
+        "run", exp(t, f"conditions: {{i: {{data.name: imagefolder, data.root: "
+                      f"'{f['corrupt']}'}}}}")], "is not a readable image"),
+    ("pool5 infeasible", lambda t, f: ["run", exp(t, "conditions: {p: {model.head: pool, "
+                                                     "model.pool5_bins: 9}}")],
+     "model.pool5_bins: head='pool' cannot make 9×9 bins"),
+    ("binary experiment file, ls", lambda t, f: ["ls", str(f["junk"])], "not a YAML text file"),
+    ("binary config, train", lambda t, f: ["train", str(f["junk"])], "not a YAML text file"),
+    ("binary experiment file, report", lambda t, f: ["report", str(f["junk"])],
+     "not a YAML text file"),
+    ("gpu without a GPU", lambda t, f: ["train", "train.accelerator=gpu"],
+     "train.accelerator: gpu, but this machine has no visible GPU"),
+    ("train, paper bins infeasible", lambda t, f: [
+        "train", "model.stem=small", "data.image_size=48", "model.bins=paper",
+        "model.levels=[3,2,1]"], "bins='paper' cannot make 3×3 bins"),
+    ("train, 8 px", lambda t, f: ["train", "data.image_size=8"], "cannot take 8-px inputs"),
+    ("train, negative seed", lambda t, f: ["train", "train.seed=-1"],
+     "train.seed: Input should be greater than or equal to 0"),
+    ("train, corrupt images", lambda t, f: [
+        "train", "data.name=imagefolder", f"data.root={f['corrupt']}", "model.stem=small",
+        "data.image_size=32"], "is not a readable image"),
+    ("alias bomb", lambda t, f: ["ls", exp(t, "description: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                                              + "".join(f"d{i}: &{chr(98 + i)} [" + ", ".join(
+                                                  [f"*{chr(97 + i)}"] * 10) + "]\n"
+                                                  for i in range(7)))],
+     "more than 100,000 values once YAML aliases are expanded"),
+    ("infinite lr", lambda t, f: ["train", "train.lr=.inf"],
+     "train.lr: Input should be a finite number"),
+    ("infinite weight decay", lambda t, f: ["ls", exp(t, "", **{"epochs: 1": "epochs: 1, "
+                                                                "weight_decay: .inf"})],
+     "base.train.weight_decay: Input should be a finite number"),
+    ("a key without a value", lambda t, f: ["train", "model.head"],
+     "model.head: neither a config file nor key=value; to set a key write model.head=VALUE"),
+    ("unknown key under base", lambda t, f: ["run", exp(t, "", **{"epochs: 1": "epochs: 1, "
+                                                                  "epohcs: 2"})],
+     "base.train.epohcs: unknown key; did you mean 'epochs'?"),
+]
+
+
+@pytest.mark.parametrize("make,message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gets_exit_2_and_one_message_fast(tmp_path, folders, make, message):
+    args = make(tmp_path, folders)
+    t0 = time.perf_counter()
+    proc = spp_lab(*args, cwd=tmp_path, timeout=30, env={"CUDA_VISIBLE_DEVICES": ""})
+    took = time.perf_counter() - t0
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert took < 3.0, f"{took:.1f} s"
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob(
+        "status.json")), "a job ran"
+
+
+def test_only_takes_list_values(tmp_path):
+    path = exp(tmp_path, "grid: {model.levels: [[2, 1], [4, 2, 1]]}")
+    proc = spp_lab("ls", path, "--only", "model.levels=[2, 1]", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert '"status": "new"' in proc.stdout and proc.stdout.count('"run_id"') == 1
+
+
+def test_report_of_a_folder_where_no_run_finished_says_so(tmp_path):
+    folder = ExperimentFolder(tmp_path / "results" / "x")
+    folder.runs_dir.mkdir(parents=True)
+    folder.write_spec(ExperimentSpec(name="x", run_ids=["r1"]))
+    folder.run("r1").update_status(state="failed", condition="default", seed=0,
+                                   error="ValueError: boom")
+    proc = spp_lab("report", str(folder.path))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    text = (folder.report_dir / "report.md").read_text()
+    assert "No finished run yet (1 runs: 1 failed)" in text
+
+
+def test_a_ray_address_with_no_cluster_is_one_message(tmp_path):
+    pytest.importorskip("ray")
+    t0 = time.perf_counter()
+    proc = spp_lab("run", exp(tmp_path), "--executor", "ray", "--address", "127.0.0.1:9",
+                   timeout=120, env={"RAY_ADDRESS": ""})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--address 127.0.0.1:9: no Ray cluster reachable there" in proc.stderr
+    assert "Traceback" not in proc.stderr and time.perf_counter() - t0 < 90
