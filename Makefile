@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 EXP     ?= experiments.yaml
 
-.PHONY: run test lint bench clean-venv publish
+.PHONY: run test lint bench gpu-check clean-venv publish
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# On a machine with a CUDA GPU: CUDA tests, every switch on the device, --smoke, GPU
+# benchmarks and the default grid, one table (about 4 minutes on one H100).
+gpu-check: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check
 
 clean-venv:
 	rm -rf $(VENV)

@@ -40,7 +40,11 @@ def _pop(tree: dict[str, Any], key: str) -> Any:
 
 
 def identity(cfg: RunConfig) -> dict[str, Any]:
-    """The part of the config that defines the computation."""
+    """The part of the config that defines the computation. ``train.precision: auto`` must
+    be resolved first (:func:`spp_lab.runner.devices.resolve_auto`): the id says what ran."""
+    if cfg.train.precision == "auto":
+        raise ValueError("train.precision is 'auto': resolve it for the device before "
+                         "computing a run id (spp_lab.runner.devices.resolve_auto)")
     tree = cfg.model_dump(mode="json")
     for key in _NOT_HASHED:
         _pop(tree, key)

@@ -1,0 +1,133 @@
+"""Run identity: golden ids (changing the hashing is a deliberate act), key order, every
+result-changing field, the fields left out, and the fields added later."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spp_lab.config import RunConfig, build_config, flatten
+from spp_lab.runner.devices import GPU, resolve_auto
+from spp_lab.runner.experiment import expand, load_experiment
+from spp_lab.runs import ADDED_LATER, _NOT_HASHED, run_id
+from tests.conftest import ROOT
+
+CPU: list = []
+
+
+def rid(tree: dict) -> str:
+    return run_id(resolve_auto(build_config(tree), CPU))
+
+
+# Computed by the code at e7a6826, before this hashing had golden tests: every results
+# folder made since keeps its ids. Changing any of these needs a migration (README, "Run
+# identity").
+GOLDEN = [
+    ({}, "1577af92e3"),
+    ({"model": {"arch": "overfeat7", "levels": [4, 2, 1], "pool": "avg", "bins": "paper"},
+      "data": {"name": "imagefolder", "root": "/x", "seed": 3},
+      "train": {"sizes": [224, 180], "epochs": 70}}, "96f2407ba9"),
+    ({"experiment": "other", "output_dir": "/elsewhere", "train": {"threads": 3},
+      "data": {"num_workers": 4}, "logging": {"wandb": {"mode": "offline"}}}, "1577af92e3"),
+]
+
+
+@pytest.mark.parametrize("tree,expected", GOLDEN)
+def test_golden_run_ids(tree, expected):
+    assert rid(tree) == expected
+
+
+def test_the_shipped_experiments_keep_their_published_ids():
+    ids = lambda f: [j.run_id for j in expand(load_experiment(str(ROOT / f)), gpus=[])]  # noqa
+    table2 = ids("experiments.yaml")
+    assert table2[:2] == ["250f63afad", "490e796715"] and table2[-1] == "eff75c1021"
+    pool = ids("ablations/pool_type.yaml")
+    assert pool[:2] == ["cef98737e1", "05e675c13d"] and pool[-1] == "a4ff1dd5f7"
+
+
+def test_an_unresolved_precision_has_no_id():
+    with pytest.raises(ValueError, match="resolve it for the device"):
+        run_id(RunConfig())
+    bf16 = resolve_auto(RunConfig(), [GPU("0", "H100", 81559, 9.0)])
+    assert bf16.train.precision == "bf16-mixed" and run_id(bf16) != rid({})
+    old = resolve_auto(RunConfig(), [GPU("0", "V100", 16160, 7.0)])
+    assert old.train.precision == "32-true" and run_id(old) == rid({})
+
+
+# A different value for every field that can change the numbers.
+CHANGES = {
+    "data.name": "imagefolder", "data.root": "/data", "data.download": True,
+    "data.image_size": 48, "data.resize": 60, "data.num_train": 123, "data.num_val": 77,
+    "data.num_test": 5, "data.val_fraction": 0.2, "data.batch_size": 16, "data.flip": False,
+    "data.eval_mode": "full", "data.seed": 1, "data.resample": True, "data.scale": [0.1, 0.3],
+    "data.test_views": ["full"], "data.test_fraction": 0.1,
+    "model.arch": "overfeat5", "model.width": 0.5, "model.stem": "small",
+    "model.batchnorm": True, "model.head": "global", "model.levels": [4, 2, 1],
+    "model.pool": "avg", "model.bins": "paper", "model.pool5_bins": 4, "model.fc_dim": 512,
+    "model.dropout": 0.1,
+    "train.epochs": 3, "train.optimizer": "adamw", "train.lr": 0.02, "train.momentum": 0.8,
+    "train.weight_decay": 0.0, "train.lr_schedule": "step", "train.plateau_patience": 5,
+    "train.label_smoothing": 0.1, "train.ema": 0.99, "train.sizes": [64, 48],
+    "train.size_schedule": "batch", "train.seed": 7, "train.deterministic": False,
+    "train.channels_last": False, "train.precision": "bf16-mixed", "train.accelerator": "cpu",
+    "train.checkpoint": False, "train.limit_train_batches": 2, "train.limit_val_batches": 2,
+}
+NOT_HASHED = {"experiment": "x", "output_dir": "/o", "train.threads": 2,
+              "data.num_workers": 3, "logging.wandb.mode": "offline",
+              "logging.wandb.project": "p", "logging.wandb.tags": ["t"]}
+
+
+def _set(tree: dict, key: str, value) -> dict:
+    out = json.loads(json.dumps(tree))
+    node = out
+    *parents, leaf = key.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+    return out
+
+
+def test_every_field_is_either_hashed_or_documented_as_not():
+    every = set(flatten(RunConfig().model_dump(mode="json")))
+    assert every == set(CHANGES) | set(NOT_HASHED) | {"logging.wandb.entity"}
+    assert set(_NOT_HASHED) <= {k.split(".")[0] if k.startswith("logging") else k
+                                for k in NOT_HASHED} | {"logging"}
+
+
+@pytest.mark.parametrize("key", sorted(CHANGES))
+def test_each_result_changing_field_changes_the_id(key):
+    base = {"model": {"head": "spp"}} if key != "model.head" else {}
+    assert rid(_set(base, key, CHANGES[key])) != rid(base), key
+
+
+@pytest.mark.parametrize("key", sorted(NOT_HASHED))
+def test_fields_that_cannot_change_the_numbers_leave_the_id(key):
+    assert rid(_set({}, key, NOT_HASHED[key])) == rid({})
+
+
+@pytest.mark.parametrize("key", sorted(ADDED_LATER))
+def test_fields_added_later_are_hashed_only_away_from_their_default(key):
+    assert rid(_set({}, key, ADDED_LATER[key])) == rid({}) == "1577af92e3"
+    assert rid(_set({}, key, CHANGES[key])) != rid({})
+
+
+def _shuffled(tree, rnd):
+    if not isinstance(tree, dict):
+        return tree
+    keys = list(tree)
+    rnd.shuffle(keys)
+    return {k: _shuffled(tree[k], rnd) for k in keys}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(CHANGES)), st.sampled_from(sorted(CHANGES)), st.randoms())
+def test_run_id_is_independent_of_key_order(k1, k2, rnd):
+    tree = _set(_set({}, k1, CHANGES[k1]), k2, CHANGES[k2])
+    try:
+        expected = rid(tree)
+    except Exception:  # noqa: BLE001  (some pairs are not a valid config: nothing to hash)
+        return
+    assert rid(_shuffled(tree, rnd)) == expected

@@ -1,0 +1,104 @@
+"""Property-based invariants (hypothesis) users rely on: the SPP layer equals the loop
+reference for arbitrary shapes, levels, pool types and layouts; paired statistics do not
+depend on row order and pair by seed; the size schedule's sizes and counts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spp_lab.layers import spatial_pyramid_pool
+from spp_lab.layers.bins import paper_valid_levels
+from spp_lab.report.stats import paired_deltas
+from spp_lab.schedule import SizeSchedule
+from tests.test_spp_layer import reference_spp
+
+FAST = settings(max_examples=40, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(n=st.integers(1, 2), c=st.integers(1, 4), h=st.integers(1, 17), w=st.integers(1, 17),
+       levels=st.lists(st.integers(1, 7), min_size=1, max_size=4, unique=True),
+       pool=st.sampled_from(["max", "avg", "avgmax", "catavgmax"]),
+       bins=st.sampled_from(["adaptive", "paper"]),
+       layout=st.sampled_from(["contiguous", "channels_last", "strided"]),
+       seed=st.integers(0, 2**16))
+def test_spp_equals_the_loop_reference(n, c, h, w, levels, pool, bins, layout, seed):
+    if bins == "paper":
+        levels = [v for v in levels if v in paper_valid_levels(h) and v in
+                  paper_valid_levels(w)] or [1]
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randperm(n * c * h * w, generator=g).view(n, c, h, w).double() / 3.0
+    if layout == "channels_last":
+        leaf = base.clone(memory_format=torch.channels_last).requires_grad_()
+        x = leaf
+    elif layout == "strided":
+        leaf = torch.stack([base, base], 2).flatten(1, 2).requires_grad_()
+        x = leaf[:, ::2]
+    else:
+        leaf = x = base.clone().requires_grad_()
+    ref_in = base.detach().clone().requires_grad_()
+    out, ref = spatial_pyramid_pool(x, levels, pool, bins), reference_spp(ref_in, levels, pool,
+                                                                          bins)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    wgt = torch.randn(out.shape, generator=g, dtype=torch.double)
+    (out * wgt).sum().backward()
+    (ref * wgt).sum().backward()
+    grad = leaf.grad[:, ::2] if layout == "strided" else leaf.grad
+    torch.testing.assert_close(grad, ref_in.grad, rtol=1e-10, atol=1e-10)
+
+
+def _cells(draw_seeds, rnd_errors):
+    rows = []
+    for seed, (b, s) in zip(draw_seeds, rnd_errors):
+        rows += [{"arch": "a", "condition": "base", "seed": seed, "err": b},
+                 {"arch": "a", "condition": "spp", "seed": seed, "err": s}]
+    return pd.DataFrame(rows)
+
+
+@FAST
+@given(seeds=st.lists(st.integers(0, 1000), min_size=2, max_size=8, unique=True),
+       data=st.data())
+def test_paired_changes_pair_by_seed_whatever_the_row_order(seeds, data):
+    errs = data.draw(st.lists(st.tuples(st.floats(0, 100), st.floats(0, 100)),
+                              min_size=len(seeds), max_size=len(seeds)))
+    df = _cells(seeds, errs)
+    expected = np.array([s - b for b, s in errs])
+    perm = data.draw(st.permutations(list(range(len(df)))))
+    got = paired_deltas(df.iloc[perm], "arch", "err", "base").iloc[0]
+    assert got["n"] == len(seeds)
+    assert math.isclose(got["mean"], expected.mean(), abs_tol=1e-9)
+    assert math.isclose(got["std"], expected.std(ddof=1), abs_tol=1e-9)
+    # A seed missing from one condition drops out of the pairs; it is not paired by position.
+    dropped = df[~((df["seed"] == seeds[0]) & (df["condition"] == "spp"))]
+    got = paired_deltas(dropped.iloc[::-1], "arch", "err", "base").iloc[0]
+    assert got["n"] == len(seeds) - 1
+    assert math.isclose(got["mean"], expected[1:].mean(), abs_tol=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.integers(8, 64), min_size=1, max_size=4, unique=True),
+       kind=st.sampled_from(["epoch", "batch", "random"]), seed=st.integers(0, 99),
+       epochs=st.integers(1, 12), batches=st.integers(1, 6))
+def test_size_schedule_sizes_and_counts(sizes, kind, seed, epochs, batches):
+    sch = SizeSchedule.of(sizes, 40, kind, seed, epochs)
+    seen = [[sch.size(e, b) for b in range(batches)] for e in range(epochs)]
+    allowed = set(sch.all_sizes())
+    assert all(s in allowed for row in seen for s in row)
+    assert set(seen[-1]) == {sch.sizes[0]} or kind == "batch"  # the test size last
+    if kind != "batch":
+        assert all(len(set(row)) == 1 for row in seen)  # one size per epoch
+    else:
+        for row in seen:
+            assert row == [sch.sizes[b % len(sch.sizes)] for b in range(batches)]
+    if kind == "epoch" and len(sch.sizes) > 1 and epochs >= len(sch.sizes):
+        counts = [sum(row[0] == s for row in seen) for s in sch.sizes]
+        assert max(counts) - min(counts) <= 1  # alternating: each size a fair share
+    assert sch.sizes == (tuple(sizes) or (40,))
+    assert [sch.size(e, 0) for e in range(epochs)] == [sch.size(e, 0) for e in range(epochs)]
