@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from spp_lab.config import RunConfig, build_config, flatten
 from spp_lab.runner.devices import GPU, resolve_auto
 from spp_lab.runner.experiment import expand, load_experiment
-from spp_lab.runs import ADDED_LATER, _NOT_HASHED, run_id
+from spp_lab.runs import _NOT_HASHED, ADDED_LATER, run_id
 from tests.conftest import ROOT
 
 CPU: list = []
