@@ -3,7 +3,10 @@
     spp-lab train [CONFIG.yaml] [dotted.key=value ...]   one run (minutes on a CPU)
     spp-lab ls FILE [--json]                             the jobs of an experiment (<1 s)
     spp-lab run FILE [--smoke] [--only EXPR] ...         run what is not done yet
+    spp-lab run -m model.head=pool,spp --seeds 0-2       a grid without a file
     spp-lab report results/<name> [--paper]              tables and charts (seconds)
+    spp-lab export-sweep FILE                            a W&B sweep.yaml
+    spp-lab export RUN_DIR --size N                      ONNX of a finished run
 """
 
 from __future__ import annotations
@@ -16,13 +19,29 @@ from collections.abc import Sequence
 from spp_lab.errors import UserError
 
 
+def _choices(annotation) -> list[str]:
+    """The allowed values of a Literal field (also inside Optional[...] or list[...])."""
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return [str(a) for a in args]
+    if origin is list:
+        return _choices(args[0])
+    parts = [a for a in args if a is not type(None)]
+    return _choices(parts[0]) if origin is not None and len(parts) == 1 else []
+
+
 def _schema_help() -> str:
-    """Every switch of the run config with its default and meaning, from the pydantic models."""
+    """Every switch of the run config: default, meaning and allowed values (the pydantic
+    models are the one source); values are YAML, as in a config file."""
+    import json
+
     from pydantic import BaseModel
 
     from spp_lab.config import RunConfig
 
-    lines = ["config keys (set in CONFIG.yaml or as dotted.key=value):"]
+    lines = ["config keys (set in CONFIG.yaml or as dotted.key=value; values are YAML):"]
 
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, field in model.model_fields.items():
@@ -30,16 +49,43 @@ def _schema_help() -> str:
             if isinstance(ann, type) and issubclass(ann, BaseModel):
                 walk(ann, f"{prefix}{name}.")
                 continue
-            default = field.get_default(call_default_factory=True)
-            lines.append(f"  {prefix + name:<26} {field.description or ''} [{default!r}]")
+            default = json.dumps(field.get_default(call_default_factory=True),
+                                 ensure_ascii=False)
+            choices = _choices(ann)
+            allowed = f" One of: {', '.join(choices)}." if choices else ""
+            lines.append(f"  {prefix + name:<26} {field.description or ''}.{allowed} "
+                         f"Default: {default}")
 
     walk(RunConfig, "")
     return "\n".join(lines)
 
 
+def _experiment_args(p: argparse.ArgumentParser, executors: list[str]) -> None:
+    """What ``ls`` and ``run`` share: the experiment (a file, or ``-m`` overrides) and
+    which of its jobs."""
+    p.add_argument("targets", nargs="*", metavar="FILE | KEY=V1,V2",
+                   help="an experiment file, or with -m the overrides that sweep")
+    p.add_argument("-m", "--multirun", action="store_true",
+                   help="build the experiment from KEY=V1,V2 overrides (Hydra's multirun)")
+    p.add_argument("--seeds", default="0", help="-m: seeds, e.g. 0-2 or 0,3 (default: 0)")
+    p.add_argument("--name", help="-m: the experiment's name (default: m-<swept keys>)")
+    p.add_argument("--base", metavar="CONFIG.yaml", help="-m: a run config to start from")
+    p.add_argument("--print-experiment", action="store_true",
+                   help="print the equivalent experiment file and exit")
+    p.add_argument("--only", action="append", default=[], metavar="EXPR",
+                   help="select jobs: key=value[,key=value] (repeatable; any may match)")
+    p.add_argument("--smoke", action="store_true",
+                   help="each job cut to 2 batches of 8, into results/<name>-smoke/ (seconds)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key of base, e.g. --set data.root=/data/imagenet")
+    p.add_argument("--executor", choices=executors, default="local",
+                   help="where jobs run (default: local); ls lists the ids it would use")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from spp_lab.runner.executors import executor_names
 
+    executors = executor_names()
     parser = argparse.ArgumentParser(
         prog="spp-lab", description="Ablation studies of spatial pyramid pooling.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,37 +97,30 @@ def build_parser() -> argparse.ArgumentParser:
                     "model.head=pool train.epochs=2")
     p.add_argument("config", nargs="?", help="run config YAML (optional)")
     p.add_argument("overrides", nargs="*", help="dotted.key=value overrides")
+    p.add_argument("--print-config", "--print_config", action="store_true",
+                   help="print the resolved config (YAML that train accepts back) and exit")
+    p.add_argument("--experiment", metavar="FILE",
+                   help="train one job of an experiment file, picked by condition=, seed= "
+                        "and its grid values (what a W&B sweep agent runs)")
     p.set_defaults(func=_lazy("cmd_train"))
 
     p = sub.add_parser("ls", help="list an experiment's jobs and their status (no torch)")
-    p.add_argument("file", help="experiment YAML")
+    _experiment_args(p, executors)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--only", action="append", default=[], metavar="EXPR",
-                   help="select jobs: key=value[,key=value] (repeatable; any may match)")
-    p.add_argument("--smoke", action="store_true", help="list the --smoke variant")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a key of base, e.g. --set data.root=/data/imagenet")
-    p.add_argument("--executor", choices=executor_names(), default="local",
-                   help="list the ids `run --executor` would use (default: local)")
+    p.add_argument("--config", metavar="RUN_ID", help="print one job's resolved config")
     p.set_defaults(func=_lazy("cmd_ls"))
 
     p = sub.add_parser("run", help="run every job not done yet (rerun = resume)",
-                       description="Runs the jobs of an experiment file; a rerun skips done "
-                                   "jobs and resumes interrupted ones from their checkpoint.")
-    p.add_argument("file", help="experiment YAML")
-    p.add_argument("--retry-failed", action="store_true", help="rerun failed jobs too")
+                       description="Runs the jobs of an experiment file (or of -m overrides); "
+                                   "a rerun skips done jobs and resumes interrupted ones from "
+                                   "their checkpoint.")
+    _experiment_args(p, executors)
+    p.add_argument("--retry-failed", action="store_true",
+                   help="rerun failed and diverged jobs too")
     p.add_argument("--force", action="store_true", help="rerun done jobs from scratch")
-    p.add_argument("--only", action="append", default=[], metavar="EXPR",
-                   help="select jobs: key=value[,key=value] (repeatable; any may match)")
-    p.add_argument("--smoke", action="store_true",
-                   help="a few batches per job into results/<name>-smoke/ (seconds)")
     p.add_argument("--dry-run", action="store_true", help="list what would run")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a key of base, e.g. --set data.root=/data/imagenet")
     p.add_argument("--workers", type=_positive, help="CPU jobs at once (default: cores/2)")
     p.add_argument("--gpus", help="GPU ids to use, e.g. 0,1 (default: all visible)")
-    p.add_argument("--executor", choices=executor_names(), default="local",
-                   help="where jobs run (default: local)")
     p.add_argument("--address", help="Ray cluster address (default: a local instance)")
     p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                    help="--executor slurm: partition, time_min, gpus, cpus, mem_gb, cluster "
@@ -97,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wandb", action="store_true",
                    help="also log the tables and charts as a W&B summary run (job_type report)")
     p.set_defaults(func=_lazy("cmd_report"))
+
+    p = sub.add_parser("export-sweep", help="write a W&B sweep.yaml for `wandb agent`")
+    p.add_argument("file", help="experiment YAML")
+    p.add_argument("-o", "--output", default="sweep.yaml", help="where to write it")
+    p.set_defaults(func=_lazy("cmd_export_sweep"))
+
+    p = sub.add_parser("export", help="a finished run's model as ONNX at one input size")
+    p.add_argument("run", help="results/<name>/runs/<run_id>")
+    p.add_argument("--size", type=_positive, help="input side, px (default: data.image_size)")
+    p.add_argument("-o", "--output", help="default: <run>/model-<size>px.onnx")
+    p.set_defaults(func=_lazy("cmd_export"))
 
     p = sub.add_parser("sync", help="upload an experiment's offline W&B runs (wandb sync)")
     p.add_argument("path", help="results/<name>")

@@ -31,6 +31,8 @@ def load_run_config(path: str | None, overrides: list[str]):
 
 
 def cmd_train(args) -> int:
+    if args.experiment:
+        return _train_job(args)
     config, overrides = args.config, list(args.overrides)
     if config and "=" in config and not config.endswith((".yaml", ".yml")):
         config, overrides = None, [config, *overrides]
@@ -43,28 +45,105 @@ def cmd_train(args) -> int:
 
     gpus = visible_gpus()
     cfg = resolve_auto(load_run_config(config, overrides), gpus)
+    if args.print_config:
+        from spp_lab.runs import config_yaml
+
+        print(config_yaml(cfg), end="")
+        return 0
     check_configs([("", cfg)], config or "config", gpus=gpus)
     from spp_lab.runs import run_dir, run_id
     from spp_lab.train import train_run
 
     rid = run_id(cfg)
     out = run_dir(cfg, rid)
-    m = train_run(cfg, out)
+    epochs = cfg.train.epochs
+
+    def on_epoch(row: dict) -> None:
+        print(f"epoch {row['epoch'] + 1}/{epochs} · train loss {row['train_loss']:.3f} · "
+              f"val top-1 err {row['val_top1_err']:.2f}% · {row['train_img_per_s']:.0f} "
+              f"img/s · {row['epoch_time_s']:.1f} s", flush=True)
+
+    m = train_run(cfg, out, on_epoch=on_epoch)
     f, b = m["final"], m["best"]
     test = f" · test top-1 error {m['test']['test_top1_err']:.2f}%" if "test" in m else ""
     print(f"run {rid}: {cfg.model.arch} head={cfg.model.head} · {m['epochs']} epochs · "
           f"final val top-1 error {f['val_top1_err']:.2f}% (best {b['val_top1_err']:.2f}% at "
-          f"epoch {b['epoch']}){test} · {m['train_img_per_s']:.0f} img/s · "
+          f"epoch {b['epoch'] + 1}){test} · {m['train_img_per_s']:.0f} img/s · "
           f"{m['wall_time_s']:.1f} s → {out}")
+    return 0
+
+
+def _train_job(args) -> int:
+    """``spp-lab train --experiment FILE condition=... seed=... key=value``: the one job of
+    the file those values pick, run like the runner runs it (lock, status, W&B group)."""
+    from spp_lab.runner.executors.base import EXIT_DONE, job_spec
+    from spp_lab.runner.plan import plan
+
+    picks = [t for t in [args.config, *args.overrides] if t]
+    p = plan(args.experiment, only=[",".join(picks)] if picks else [])
+    if len(p.jobs) != 1:
+        raise UserError(f"--experiment {args.experiment}: {' '.join(picks) or '(no values)'} "
+                        f"picks {len(p.jobs)} jobs, not one; add condition=, seed= or grid "
+                        f"values (spp-lab ls {args.experiment})")
+    from spp_lab.runner.worker import execute
+
+    job = p.jobs[0]
+    p.folder.path.mkdir(parents=True, exist_ok=True)
+    from spp_lab.runner.plan import experiment_spec
+
+    p.folder.write_spec(experiment_spec(p))
+    code = execute(job_spec(job, 1, threads=job.config.train.threads or 1,
+                            source=args.experiment))
+    state = p.folder.run(job.run_id).state()
+    print(f"run {job.run_id} ({job.condition}, seed {job.seed}): {state.state}"
+          + (f": {state.reason}" if state.reason else ""))
+    return 0 if code == EXIT_DONE else 1
+
+
+def _plan(args, **kw):
+    """The experiment of ``ls``/``run``: one file, or ``-m`` overrides."""
+    from spp_lab.runner.plan import plan
+
+    source = _source(args)
+    return plan(source, smoke=args.smoke, overrides=args.set, only=args.only,
+                executor=args.executor, **kw), source
+
+
+def _source(args):
+    if args.multirun:
+        from spp_lab.runner.multirun import experiment_from_args
+
+        return experiment_from_args(args.targets, seeds=args.seeds, name=args.name,
+                                    base_file=args.base)
+    if len(args.targets) != 1:
+        raise UserError(f"give one experiment file (got {len(args.targets)}: "
+                        f"{' '.join(args.targets) or 'none'}), or -m KEY=V1,V2 ... to sweep "
+                        "from the command line")
+    return args.targets[0]
+
+
+def _print_experiment(p) -> int:
+    from spp_lab.runner.multirun import as_yaml
+
+    print(as_yaml(p.exp.model_dump(mode="json", exclude_defaults=True) | {
+        "name": p.exp.name}), end="")
     return 0
 
 
 def cmd_ls(args) -> int:
     from spp_lab.runfolder import STATES
-    from spp_lab.runner.plan import plan
 
-    p = plan(args.file, smoke=args.smoke, overrides=args.set, only=args.only,
-             executor=args.executor)
+    p, _ = _plan(args)
+    if args.print_experiment:
+        return _print_experiment(p)
+    if args.config:
+        from spp_lab.runs import config_yaml
+
+        job = next((j for j in p.every_job if j.run_id.startswith(args.config)), None)
+        if job is None:
+            raise UserError(f"--config {args.config}: no job of {p.source} has that run id")
+        print(config_yaml(job.config), end="")
+        return 0
     rows = [{"run_id": j.run_id, "condition": j.condition, "seed": j.seed, "values": j.values,
              "status": p.states[j.run_id].state, "reason": p.states[j.run_id].reason}
             for j in p.jobs]
@@ -86,11 +165,12 @@ def cmd_ls(args) -> int:
 
 def cmd_run(args) -> int:
     from spp_lab.runner.executors.base import RunOptions
-    from spp_lab.runner.plan import plan, run_plan, todo
+    from spp_lab.runner.plan import run_plan, todo
     from spp_lab.runner.progress import Progress
 
-    p = plan(args.file, smoke=args.smoke, overrides=args.set, only=args.only,
-             executor=args.executor, gpus=args.gpus)
+    p, source = _plan(args, gpus=args.gpus)
+    if args.print_experiment:
+        return _print_experiment(p)
     jobs, skipped = todo(p, args.force, args.retry_failed)
     kept = sum(s in ("failed", "diverged") for _, s in skipped)
     print(f"{p.exp.name}: {len(p.jobs)} jobs · {len(jobs)} to run · {len(skipped)} skipped"
@@ -101,8 +181,13 @@ def cmd_run(args) -> int:
         return 0
     opts = RunOptions(retries=p.exp.retries, workers=args.workers or p.exp.workers,
                       gpus=args.gpus, jobs_per_gpu=p.exp.jobs_per_gpu, address=args.address,
-                      slurm=slurm_settings(p.exp, args.slurm), source=args.file,
+                      slurm=slurm_settings(p.exp, args.slurm), source=p.source,
                       progress=Progress(sys.stdout, live=None))
+    if isinstance(source, dict):  # -m: the folder holds the file that reproduces it
+        from spp_lab.runfolder import write_atomic
+        from spp_lab.runner.multirun import as_yaml
+
+        write_atomic(p.folder.path / "experiment.yaml", as_yaml(source))
     out = run_plan(p, args.executor, opts, force=args.force, retry_failed=args.retry_failed)
     print(f"{p.exp.name}: {len(out.done)} done, {len(out.failed)} failed, "
           f"{len(out.diverged)} diverged, {len(skipped) + len(out.busy)} skipped, "
@@ -192,6 +277,39 @@ def _any_config(folder):
         if data:
             return build_config(data, str(run.config))
     raise UserError(f"{folder.path}: no run has a readable config.yaml yet")
+
+
+def cmd_export_sweep(args) -> int:
+    from spp_lab.runfolder import write_atomic
+    from spp_lab.runner.multirun import as_yaml
+    from spp_lab.runner.plan import plan
+    from spp_lab.tracking import sweep_config
+
+    p = plan(args.file)
+    write_atomic(Path(args.output), as_yaml(sweep_config(p.exp, args.file, p.every_job)))
+    print(f"export-sweep: {args.output} ({len(p.every_job)} jobs); run it with: wandb sweep "
+          f"{args.output} && wandb agent <sweep id>")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from spp_lab.api import load_config
+    from spp_lab.runfolder import RunFolder
+
+    run = RunFolder(args.run)
+    cfg = load_config(run.path)
+    if not run.last_ckpt.exists():
+        raise UserError(f"{run.last_ckpt}: no checkpoint (train.checkpoint: false, or not "
+                        "finished)")
+    size = args.size or cfg.data.image_size
+    out = Path(args.output or run.path / f"model-{size}px.onnx")
+    from spp_lab.export import export_run
+
+    try:
+        print(f"export: {export_run(run.last_ckpt, size, out)}")
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return 0
 
 
 def cmd_sync(args) -> int:

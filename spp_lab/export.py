@@ -79,6 +79,15 @@ def _problem(model: SPPNet, size: int) -> tuple[int, int] | None:
     return None
 
 
+def export_run(checkpoint: Path, size: int, path: Path) -> Path:
+    """A run's network from its checkpoint (loaded ``weights_only``) exported at ``size``."""
+    from spp_lab.module import SPPClassifier
+
+    model = SPPClassifier.load_from_checkpoint(checkpoint, map_location="cpu",
+                                               weights_only=True)
+    return export_onnx(model.net, size, path)
+
+
 def export_onnx(model: SPPNet, size: int, path: str | Path) -> Path:
     """Export ``model`` (a copy, in eval mode) for ``1×3×size×size`` inputs to ``path``."""
     bad = _problem(model, size)

@@ -3,7 +3,8 @@
 Mode: ``logging.wandb.mode`` in the config, else ``WANDB_MODE``, else ``online``; online
 without credentials (no ``WANDB_API_KEY``, no netrc entry) falls back to ``offline`` and
 says so once. A job's W&B run id derives from its run id, so a retried or resumed job
-continues the same W&B run. W&B files go under ``results/<experiment>/wandb``. Any W&B
+continues the same W&B run; ``--force`` removes a run's earlier offline folders. W&B files go
+under ``results/<experiment>/wandb``. Any W&B
 failure only warns: the training run and its local results carry on.
 """
 
@@ -38,13 +39,14 @@ def _has_credentials() -> bool:
         return False
 
 
-def resolve_mode(cfg: WandbConfig) -> str:
+def resolve_mode(cfg: WandbConfig, where: str | Path = "results/<experiment>") -> str:
+    """The W&B mode for runs whose experiment folder is ``where`` (named in the warning)."""
     mode = cfg.mode or os.environ.get("WANDB_MODE") or "online"
     if mode in ("dryrun",):
         mode = "offline"
     if mode == "online" and not _has_credentials():
         _warn_once("W&B: no credentials (WANDB_API_KEY or `wandb login`); logging offline. "
-                   "Upload later with: spp-lab sync results/<experiment>")
+                   f"Upload later with: spp-lab sync {where}")
         mode = "offline"
     return mode if mode in ("online", "offline", "disabled") else "disabled"
 
@@ -64,22 +66,36 @@ def run_tags(cfg: RunConfig, condition: str) -> list[str]:
 
 
 def wandb_dir(cfg: RunConfig) -> Path:
+    """``results/<experiment>/wandb``: W&B writes its run folders straight into it."""
     return Path(cfg.output_dir) / cfg.experiment / "wandb"
+
+
+def forget_offline_runs(wdir: Path, experiment: str, rid: str) -> int:
+    """Remove a run's earlier offline W&B folders (``--force`` starts the run afresh, so
+    ``spp-lab sync`` must not upload the old ones under the same id); returns how many."""
+    import shutil
+
+    gone = 0
+    for d in (*wdir.glob(f"offline-run-*-{wandb_id(experiment, rid)}"),
+              *wdir.glob(f"wandb/offline-run-*-{wandb_id(experiment, rid)}")):
+        shutil.rmtree(d, ignore_errors=True)
+        gone += 1
+    return gone
 
 
 def make_logger(cfg: RunConfig, rid: str, condition: str, extra: dict[str, Any]):
     """A Lightning WandbLogger for this job, or None (disabled, or W&B failed: warned)."""
-    mode = resolve_mode(cfg.logging.wandb)
+    wdir = wandb_dir(cfg)
+    mode = resolve_mode(cfg.logging.wandb, wdir.parent)
     if mode == "disabled":
         return None
     try:
-        wdir = wandb_dir(cfg)
         wdir.mkdir(parents=True, exist_ok=True)
         w = cfg.logging.wandb
         config = flatten(cfg.model_dump(mode="json")) | {"run_id": rid} | extra
         logger = _safe_logger_class()(
             name=rid, id=wandb_id(cfg.experiment, rid), project=w.project, entity=w.entity,
-            save_dir=str(wdir), group=cfg.experiment, job_type=condition,
+            save_dir=str(wdir.parent), group=cfg.experiment, job_type=condition,
             tags=run_tags(cfg, condition), config=config, mode=mode, resume="allow",
             settings_kwargs={"silent": True})
         _ = logger.experiment  # start the run now, so a failure shows here
@@ -135,6 +151,9 @@ def finish(logger, metrics: dict[str, Any]) -> dict[str, Any]:
         summary |= {f"best/{k}": v for k, v in metrics["best"].items()}
         summary |= {k: metrics[k] for k in ("params", "train_img_per_s", "flops_per_image")
                     if k in metrics}
+        summary |= {f"val_{k[4:]}" if k.startswith("val_") else k: v for k, v in
+                    metrics["final"].items()}  # runs.csv's names: a sweep's metric
+        summary |= {k: v for k, v in metrics.get("test", {}).items() if v is not None}
         run.summary.update(summary)
         config = dict(run.config)
         keep = ("run_id", "config_hash", "git_commit", "experiment_file", "experiment",
@@ -156,11 +175,33 @@ def sync_offline(folder) -> int:
     from spp_lab.errors import UserError
 
     root = folder.wandb_dir
-    runs = sorted(str(p) for p in root.glob("wandb/offline-run-*")) + sorted(
-        str(p) for p in root.glob("offline-run-*"))
+    runs = sorted(str(p) for p in root.glob("offline-run-*")) + sorted(
+        str(p) for p in root.glob("wandb/offline-run-*"))  # folders of spp-lab before 0.2
     if not runs:
         raise UserError(f"sync: no offline W&B runs under {root}")
     wandb_bin = Path(sys.executable).parent / "wandb"
     cmd = [str(wandb_bin) if wandb_bin.exists() else "wandb", "sync", *runs]
     print(f"sync: {len(runs)} offline runs")
     return subprocess.call(cmd)
+
+
+def sweep_config(exp: Any, source: str, jobs: list) -> dict[str, Any]:
+    """A W&B sweep (``method: grid``) over the experiment's conditions, seeds and grid,
+    whose runs call ``spp-lab train --experiment FILE condition=... seed=... key=value``:
+    each agent run is one job of the file, with its run id, run folder and W&B group. A
+    file with ``zip`` sweeps its run ids instead (zipped keys are not a cartesian grid);
+    combinations the file excludes fail at once with exit 2."""
+    params: dict[str, Any] = {}
+    if exp.zip:
+        params["run_id"] = {"values": [j.run_id for j in jobs]}
+    else:
+        conditions = list(dict.fromkeys(j.condition for j in jobs))
+        if conditions != ["default"]:
+            params["condition"] = {"values": conditions}
+        params["seed"] = {"values": list(exp.seeds)}
+        params |= {k: {"values": list(v)} for k, v in exp.grid.items()}
+    return {"name": exp.name, "description": exp.description or exp.name, "method": "grid",
+            "metric": {"name": exp.report.metric, "goal": "minimize"},
+            "parameters": params,
+            "command": ["${env}", "spp-lab", "train", "--experiment",
+                        str(Path(source).resolve()), "${args_no_hyphens}"]}

@@ -25,7 +25,7 @@ def wandb_env(tmp_path):
 
 
 def offline_runs(exp_dir: Path) -> list[Path]:
-    return sorted((exp_dir / "wandb" / "wandb").glob("offline-run-*"))
+    return sorted((exp_dir / "wandb").glob("offline-run-*"))
 
 
 def with_mode(path: Path, mode: str | None) -> Path:
@@ -101,3 +101,23 @@ def test_resumed_job_continues_its_wandb_run(tmp_path, wandb_env):
         mine = [d for d in dirs if d.name.endswith(f"-g-{rid}")]
         assert len(mine) == 2  # the first attempt and the resumed one: one W&B run id
         assert runs(tmp_path)[rid]["wandb"]["id"] == f"g-{rid}"
+
+
+def test_force_rerun_replaces_its_offline_run_and_the_warning_names_the_folder(tmp_path,
+                                                                                wandb_env):
+    path = with_mode(experiment(tmp_path, n=64, epochs=1, seeds="[0]"), None)
+    env = {**wandb_env, "WANDB_MODE": "online", "WANDB_API_KEY": "",
+           "NETRC": str(tmp_path / "no-netrc")}
+    exp_dir = tmp_path / "results" / "g"
+    first = spp_lab("run", str(path), "--only", "condition=SPP,model.arch=zf5", env=env,
+                    cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"Upload later with: spp-lab sync {exp_dir}" in first.stderr  # a real path
+    (rid,) = runs(tmp_path)
+    mine = lambda: [d for d in offline_runs(exp_dir) if d.name.endswith(f"-g-{rid}")]  # noqa
+    assert len(mine()) == 1
+    again = spp_lab("run", str(path), "--only", "condition=SPP,model.arch=zf5", "--force",
+                    env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(mine()) == 1  # the earlier offline run is gone: sync uploads one
+    assert not (exp_dir / "wandb" / "wandb").exists()  # not nested

@@ -13,18 +13,17 @@ from spp_lab.tracking import _warn_once, resolve_mode, wandb_id
 
 
 def log_summary(exp_dir: Path, cfg: WandbConfig) -> dict[str, Any]:
-    mode = resolve_mode(cfg)
+    mode = resolve_mode(cfg, exp_dir)
     report = exp_dir / "report"
     if mode == "disabled" or not report.is_dir():
         return {}
     try:
         import wandb
 
-        wdir = exp_dir / "wandb"
-        wdir.mkdir(parents=True, exist_ok=True)
+        (exp_dir / "wandb").mkdir(parents=True, exist_ok=True)
         run = wandb.init(project=cfg.project, entity=cfg.entity, group=exp_dir.name,
                          job_type="report", name=f"{exp_dir.name}-report",
-                         id=wandb_id(exp_dir.name, "report"), dir=str(wdir), mode=mode,
+                         id=wandb_id(exp_dir.name, "report"), dir=str(exp_dir), mode=mode,
                          resume="allow", tags=["report", *cfg.tags],
                          settings=wandb.Settings(silent=True), reinit="finish_previous")
         for csv in sorted(report.glob("table_*.csv")) + sorted(report.glob("paper_*.csv")):

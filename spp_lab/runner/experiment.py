@@ -119,7 +119,11 @@ def _apply(base: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_experiment(path: str) -> ExperimentFile:
-    raw = load_yaml(path)
+    return parse_experiment(load_yaml(path), str(path))
+
+
+def parse_experiment(raw: Any, path: str) -> ExperimentFile:
+    """An experiment file's content (a mapping) validated; errors name ``path``."""
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping with name, base, grid, conditions, ...")
     for key in ("grid", "zip"):
@@ -220,13 +224,17 @@ def _matches(rule: dict[str, Any], flat: dict[str, Any], condition: str, seed: i
     return True
 
 
-def load_jobs(path: str, use_smoke: bool = False, overrides: list[str] | None = None,
-              gpus: list | None = None) -> tuple[ExperimentFile, list[Job]]:
-    """The experiment file with ``--set`` overrides (and ``--smoke``), expanded to jobs
-    for ``gpus`` (None: this machine's visible GPUs)."""
+def load_jobs(path: str | dict[str, Any], use_smoke: bool = False,
+              overrides: list[str] | None = None, gpus: list | None = None
+              ) -> tuple[ExperimentFile, list[Job]]:
+    """The experiment file (a path, or its content as a mapping, as ``-m`` builds it) with
+    ``--set`` overrides (and ``--smoke``), expanded to jobs for ``gpus`` (None: this
+    machine's visible GPUs)."""
     from spp_lab.runner.devices import visible_gpus
 
-    exp = with_overrides(load_experiment(path), overrides or [])
+    exp = load_experiment(path) if isinstance(path, str) else parse_experiment(path, "-m")
+    exp = with_overrides(exp, overrides or [])
+    path = exp._source
     if use_smoke:
         exp = smoke(exp)
     return exp, expand(exp, src=path, gpus=visible_gpus() if gpus is None else gpus)

@@ -41,15 +41,16 @@ def target_gpus(executor: str, gpus_flag: str | None) -> list | None:
     return resolve_gpus(gpus_flag) if executor == "local" else None
 
 
-def plan(path: str, *, smoke: bool = False, overrides: list[str] | None = None,
-         only: list[str] | None = None, executor: str = "local",
-         gpus: str | None = None) -> Plan:
+def plan(path: str | dict[str, Any], *, smoke: bool = False,
+         overrides: list[str] | None = None, only: list[str] | None = None,
+         executor: str = "local", gpus: str | None = None) -> Plan:
     """The jobs of an experiment file and their states; ``--only`` must select some, and
     the selected jobs pass every check that can be made before training (:mod:`.checks`)."""
     from spp_lab.checks import check_configs
 
     target = target_gpus(executor, gpus)
     exp, every = load_jobs(path, smoke, overrides or [], gpus=target or [])
+    path = exp._source
     jobs = select(every, parse_only(only or []))
     if not jobs:  # a misspelt value would otherwise do nothing, silently
         raise UserError(f"--only {' '.join(only or [])}: selects none of the {len(every)} "
@@ -101,8 +102,11 @@ def run_plan(p: Plan, executor: str, opts: RunOptions, *, force: bool = False,
         if p.states[job].state == "corrupt":
             print(f"  rerun {job}: {p.states[job].reason}")
     if force:
+        from spp_lab.tracking import forget_offline_runs
+
         for job in jobs:
             RunFolder(run_dir(job.config, job.run_id)).reset()
+            forget_offline_runs(p.folder.wandb_dir, p.exp.name, job.run_id)
     if not jobs:
         return Outcome()
     return get_executor(executor).from_options(opts, jobs).run(jobs)

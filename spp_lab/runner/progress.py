@@ -21,7 +21,8 @@ class Progress:
         self.live_mode = bool(stream and stream.isatty()) if live is None else live
         self.running: dict[str, tuple[Any, Path, float]] = {}
         self.counts = {"done": 0, "failed": 0, "other": 0}
-        self.total, self.durations, self._seen = 0, [], {}
+        self.total, self._seen = 0, {}
+        self.epochs_total, self.epochs_done, self._finished = 0, {}, {}
         self._live = None
 
     def _print(self, text: str) -> None:
@@ -34,6 +35,7 @@ class Progress:
 
     def start(self, jobs: list) -> None:
         self.total, self.t0 = len(jobs), time.time()
+        self.epochs_total = sum(j.config.train.epochs for j in jobs)
         if self.live_mode and self.stream is not None:
             from rich.live import Live
 
@@ -48,9 +50,9 @@ class Progress:
     def finish(self, job: Any, what: str, reason: str | None = None) -> None:
         """One attempt ended: ``what`` is done, failed, diverged, interrupted, ...; a failed
         or diverged job's one-line ``reason`` is printed beside it."""
-        started = self.running.pop(job.run_id, (None, None, None))[2]
-        if started is not None and what == "done":
-            self.durations.append(time.time() - started)
+        self.running.pop(job.run_id, None)
+        if what in ("done", "failed", "diverged") or what.startswith("interrupted"):
+            self._finished[job.run_id] = job.config.train.epochs  # no more epochs to come
         key = what if what in ("done", "failed") else "other"
         self.counts[key] += 1
         tail = ""
@@ -67,12 +69,13 @@ class Progress:
         self._print(f"{what:<6} {job.run_id}  {describe(job)}{tail}  [{self._summary()}]")
 
     def _eta(self) -> str:
-        left = self.total - sum(self.counts.values())
-        if not self.durations or left <= 0:
-            return "?"
-        par = max(1, len(self.running))
-        secs = sum(self.durations) / len(self.durations) * left / par
-        return f"{secs / 60:.1f} min"
+        """Time left at the rate epochs have been completed so far (all jobs together)."""
+        done = sum(self.epochs_done.values())
+        left = self.epochs_total - done - sum(
+            e - self.epochs_done.get(r, 0) for r, e in self._finished.items())
+        if done == 0 or left <= 0:
+            return "?" if left > 0 else "0.0 min"
+        return f"{left * (time.time() - self.t0) / done / 60:.1f} min"
 
     def _summary(self) -> str:
         c = self.counts
@@ -93,6 +96,10 @@ class Progress:
         return table
 
     def refresh(self) -> None:
+        for rid, (_, rdir, _) in self.running.items():
+            p = read_json(RunFolder(rdir).progress) or {}
+            if p.get("epoch"):
+                self.epochs_done[rid] = p["epoch"]
         if self._live is not None:
             self._live.update(self._table())
             return
