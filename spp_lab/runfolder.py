@@ -28,7 +28,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -314,6 +314,8 @@ class ReportSpec(BaseModel):
     rows: str = Field("model.arch", description="dotted key whose values are the table rows")
     interaction: list[str] = Field(
         [], description="two dotted keys with two values each: main effects and interaction")
+    ci: Literal["t", "bootstrap"] = Field(
+        "t", description="95% CIs: Student t, or a percentile bootstrap of the mean")
 
     @field_validator("interaction")
     @classmethod
@@ -342,6 +344,7 @@ class ExperimentSpec(BaseModel):
     grid: list[str] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=list)
     row_order: list[Any] = Field(default_factory=list)
+    axis_order: dict[str, list[Any]] = Field(default_factory=dict)  # swept values, file order
 
 
 class ExperimentFolder:

@@ -26,6 +26,7 @@ from spp_lab.report.tables import comparison, to_latex, to_markdown
 from spp_lab.runfolder import RunFolder
 
 CONDS = ["no SPP", "SPP single-size", "SPP multi-size"]
+T2 = 4.302652729749464  # Student t, 0.975 quantile, 2 degrees of freedom (scipy)
 
 
 def test_cell_stats_and_paired_deltas_against_hand_computed_values():
@@ -33,10 +34,13 @@ def test_cell_stats_and_paired_deltas_against_hand_computed_values():
                        "err": [10.0, 12.0, 14.0, 9.0, 10.0, 12.0]})
     st = cell_stats(df, ["arch", "condition"], "err").set_index("condition")
     assert st.loc["b", "mean"] == 12.0 and st.loc["b", "std"] == 2.0 and st.loc["b", "n"] == 3
-    assert st.loc["b", "ci95"] == pytest.approx(4.303 * 2 / math.sqrt(3))
+    assert st.loc["b", "ci95"] == pytest.approx(T2 * 2 / math.sqrt(3))
+    assert T2 == pytest.approx(4.303, abs=5e-4)  # the printed t table's t(0.975, 2)
     d = paired_deltas(df, "arch", "err", "b").iloc[0]  # per seed: -1, -2, -2
     assert d["mean"] == pytest.approx(-5 / 3) and d["std"] == pytest.approx(math.sqrt(1 / 3))
-    assert d["ci95"] == pytest.approx(4.303 * math.sqrt(1 / 3) / math.sqrt(3))
+    assert d["ci95"] == pytest.approx(T2 * math.sqrt(1 / 3) / math.sqrt(3))
+    # paired t-test by hand: t = mean / (sd/√n) = (−5/3) / (√(1/3)/√3) = −5, df 2 → p = 0.0377
+    assert d["p"] == pytest.approx(0.03775, abs=5e-5)
 
 
 def test_one_seed_says_n1_instead_of_an_interval():
@@ -83,19 +87,104 @@ def test_interaction_is_zero_for_additive_and_detected_otherwise():
 def test_seeds_for_ci_against_the_t_table_by_hand():
     # sd 1: n=6 gives 2.571/√6 = 1.050 > 1, n=7 gives 2.447/√7 = 0.925 ≤ 1.
     # sd 0.5: n=3 gives 4.303·0.5/√3 = 1.242, n=4 gives 3.182·0.5/2 = 0.796.
-    # sd 3: n=37 gives 2.042 (df 36 uses the df-30 entry, erring wide)·3/√37 = 1.007 > 1,
-    # n=38 gives 2.042·3/√38 = 0.994.
+    # sd 3: n=37 gives t(36) = 2.0281·3/√37 = 1.0003 > 1, n=38 gives 2.0262·3/√38 = 0.986.
     got = seeds_for_ci(np.array([1.0, 0.5, 0.0, 3.0, np.nan, 500.0]))
     assert got[:4].tolist() == [7, 4, 2, 38]
     assert math.isnan(got[4]) and math.isinf(got[5])
 
 
-def test_chart_is_an_image_of_the_expected_size(tmp_path):
-    _, tidy = comparison(paper_runs(), "model.arch", "val_top1_err", CONDS, "no SPP")
-    png, svg = save(additive_gains(tidy, "model.arch"), tmp_path / "gains")
-    with Image.open(png) as im:
-        assert im.size == (int((1.6 + 1.9 * 4) * 120), int(4.2 * 120))
-    assert svg.read_text().lstrip().startswith("<?xml")
+def _tidy(n_rows: int, seeds: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    rows = [{"model.arch": f"arch{i}", "condition": c, "seed": s, "finished": True,
+             "err": 30 + 5 * i - 1.5 * j + rng.normal(0, 1.0)}
+            for i in range(n_rows) for j, c in enumerate(CONDS) for s in range(seeds)]
+    _, tidy = comparison(pd.DataFrame(rows), "model.arch", "err", CONDS, "no SPP")
+    return tidy
+
+
+@pytest.mark.parametrize("n_rows", [1, 2, 4])
+def test_gains_chart_draws_the_tables_paired_changes_and_nothing_is_clipped(n_rows):
+    from spp_lab.report.plots import gains_data
+
+    tidy = _tidy(n_rows)
+    fig = additive_gains(tidy, "model.arch")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    data = gains_data(tidy, "model.arch")
+    changes = data[~data["baseline"]]
+    expected = tidy[tidy["condition"] != "no SPP"]
+    # The labels are the table's baseline-relative changes and their paired CIs ...
+    labels = [t.get_text() for t in ax.texts]  # annotations are texts too
+    for _, r in expected.iterrows():
+        assert (f"{r['delta']:+.2f}".replace("-", "−") + f" ± {r['delta_ci95']:.2f}") in labels
+    # ... and each change's whisker spans exactly its paired CI (not the cell's own CI).
+    spans = sorted(round(float(np.ptp(seg[:, 1])), 6) for coll in ax.collections
+                   for seg in coll.get_segments() if len(seg) == 2 and seg[0, 0] == seg[1, 0])
+    want = sorted(round(2 * w, 6) for w in list(changes["whisker"]) + list(
+        data[data["baseline"]]["whisker"]))
+    assert spans == want
+    assert np.allclose(changes["top"] - changes["bottom"], expected["delta"])
+    # Nothing outside the figure, the legend off the axes.
+    fig_box = fig.bbox
+    renderer = fig.canvas.get_renderer()
+    for text in [*ax.texts, ax.title, ax.xaxis.label, ax.yaxis.label]:
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= fig_box.x0 - 1 and box.x1 <= fig_box.x1 + 1, text.get_text()
+        assert box.y1 <= fig_box.y1 + 1, text.get_text()
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert legend.y1 <= ax.get_window_extent(renderer).y0  # below the plot area
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_learning_curves_one_panel_per_row_in_condition_order_small_epochs_marked():
+    from spp_lab.report.plots import learning_curves
+
+    hist = pd.DataFrame([{"model.arch": a, "condition": c, "seed": s, "epoch": e,
+                          "val_top1_err": 50 - e - j, "train_size": "32" if (
+                              c == "SPP multi-size" and e % 2 == 0) else "40"}
+                         for a in ("zf5", "overfeat5") for j, c in enumerate(CONDS)
+                         for s in range(2) for e in range(4)])
+    hist["condition"] = pd.Categorical(hist["condition"], CONDS, ordered=True)
+    fig = learning_curves(hist, "model.arch", test_size=40)
+    assert [ax.get_title() for ax in fig.axes] == ["zf5", "overfeat5"]
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend()
+              for t in ax.get_legend().get_texts()]
+    assert legend == CONDS
+    assert "validation top-1 error" in fig.axes[0].get_ylabel()
+    open_markers = [ln for ln in fig.axes[0].lines if ln.get_markerfacecolor() == "white"
+                    and len(ln.get_xdata())]
+    assert [list(ln.get_xdata()) for ln in open_markers] == [[1, 3]]  # epochs 0, 2 at 32 px
+    assert fig.axes[0].get_ylim()[1] <= 100
+
+
+def test_tables_bold_ties_and_only_resolved_winners():
+    from spp_lab.report.tables import to_html
+
+    tie = pd.DataFrame({"arch": "a", "condition": ["x", "y", "z"] * 3, "finished": True,
+                        "seed": [0, 0, 0, 1, 1, 1, 2, 2, 2],
+                        "err": [10, 10, 20, 11, 11, 21, 12, 12, 22]})
+    table, _ = comparison(tie, "arch", "err", ["x", "y", "z"], "z")
+    assert table.attrs["best"].loc["a"].tolist() == [True, True, False]  # ties both bold
+    noisy = pd.DataFrame({"arch": "a", "condition": ["x", "y"] * 3, "finished": True,
+                          "seed": [0, 0, 1, 1, 2, 2], "err": [10, 12, 14, 11, 12, 16]})
+    table, _ = comparison(noisy, "arch", "err", ["x", "y"], "x")
+    assert not table.attrs["best"].values.any()  # lowest mean, but its CI overlaps
+    page = to_html(table, "caption")
+    assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page
+    assert "<style>" in page and "<table>" in page
+
+
+def test_per_axis_chart_keeps_the_file_order_and_ends_at_100():
+    from spp_lab.report.plots import metric_by_axis
+
+    st = pd.DataFrame({"model.levels": ["6-3-2-1", "1", "4-2-1"], "condition": "spp",
+                       "mean": [97.0, 95.0, 96.0], "ci95": [5.0, 5.0, 5.0]})
+    fig = metric_by_axis(st, "model.levels", "val_top1_err", order=["1", "4-2-1", "6-3-2-1"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "4-2-1", "6-3-2-1"]
+    assert ax.get_ylim()[1] <= 100
 
 
 @pytest.fixture(scope="module")

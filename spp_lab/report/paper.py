@@ -33,6 +33,23 @@ def paper_runs() -> pd.DataFrame:
     return df
 
 
-def mirrors_paper(conditions: list[str], rows: str) -> bool:
-    """Whether an experiment's columns are the paper's, so its gains can sit beside ours."""
-    return rows == "model.arch" and set(PAPER_CONDITIONS) <= set(conditions)
+def mirrors_paper(conditions: list[str], rows: str, baseline: str) -> bool:
+    """Whether an experiment's columns and baseline are the paper's, so the paper's gains
+    can sit beside its own."""
+    return (rows == "model.arch" and set(PAPER_CONDITIONS) <= set(conditions)
+            and baseline == PAPER_CONDITIONS[0])
+
+
+def paper_beside(tidy: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Measured change against no SPP beside the paper's, per architecture and condition
+    (``tidy``: the comparison's numbers, with the paper's baseline)."""
+    from spp_lab.report.tables import comparison
+
+    _, ptidy = comparison(paper_runs(), "model.arch", metric, list(PAPER_CONDITIONS),
+                          PAPER_CONDITIONS[0])
+    ours = tidy[tidy["condition"].astype(str) != PAPER_CONDITIONS[0]].copy()
+    ours["model.arch"] = ours["model.arch"].astype(str)
+    ptidy["model.arch"] = ptidy["model.arch"].astype(str)
+    merged = ours.merge(ptidy[["model.arch", "condition", "delta"]].rename(
+        columns={"delta": "paper_delta"}), on=["model.arch", "condition"], how="left")
+    return merged[["model.arch", "condition", "delta", "delta_ci95", "delta_n", "paper_delta"]]

@@ -1,9 +1,13 @@
-"""Statistics across seeds, vectorised pandas (no torch, no scipy).
+"""Statistics across seeds, vectorised pandas with scipy's distributions (no torch).
 
 * :func:`cell_stats`: per cell mean, std (n-1), n and the 95% CI half-width
   ``t_{0.975, n-1} · std / √n``; NaN when n < 2 (reported as "n=1", never invented).
 * :func:`paired_deltas`: each condition minus the baseline condition, paired by seed within
-  a row (negative = lower error than the baseline, as the paper's brackets), then summarised.
+  a row (negative = lower error than the baseline, as the paper's brackets), summarised the
+  same way, with the paired t-test's p-value.
+* ``ci="bootstrap"`` (``report.ci``): the half-width of a percentile bootstrap of the mean
+  instead (``scipy.stats.bootstrap``, 9,999 resamples, fixed seed), for cells far from
+  normal; the half-width reported is half the interval's length.
 * :func:`interaction`: a 2×2 design paired by seed: both main effects and the interaction
   ``(y11 - y10) - (y01 - y00)``; the gains are additive when its CI covers 0.
 * :func:`seeds_for_ci`: the seeds per cell a CI of a given half-width needs at a spread.
@@ -11,56 +15,74 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
-# Student t 0.975 quantiles by degrees of freedom (a larger df uses the next smaller entry,
-# which errs on the wide side).
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-         9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131,
-         16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074,
-         23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045,
-         30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
-_T_DFS = np.array(sorted(_T975))
-_T_VALS = np.array([_T975[d] for d in _T_DFS])
+CI_METHODS = ("t", "bootstrap")
 
 
 def t975(df: np.ndarray | pd.Series | int) -> np.ndarray:
-    """t quantile for each df (NaN for df < 1); 1.96 beyond df = 120."""
+    """Student t 0.975 quantile for each df (NaN for df < 1)."""
     d = np.asarray(df, dtype=float)
-    idx = np.searchsorted(_T_DFS, d, side="right") - 1
-    out = np.where(d > 120, 1.96, _T_VALS[np.clip(idx, 0, len(_T_VALS) - 1)])
-    return np.where(d >= 1, out, np.nan)
+    return np.where(d >= 1, sps.t.ppf(0.975, np.maximum(d, 1)), np.nan)
 
 
-def _summarise(grouped) -> pd.DataFrame:
+def _boot_half(values: np.ndarray) -> float:
+    if len(values) < 2 or np.ptp(values) == 0:
+        return 0.0 if len(values) >= 2 else np.nan
+    res = sps.bootstrap((values,), np.mean, confidence_level=0.95, n_resamples=9999,
+                        method="percentile", random_state=0)
+    return float(res.confidence_interval.high - res.confidence_interval.low) / 2
+
+
+def _summarise(grouped, ci: str = "t") -> pd.DataFrame:
     out = grouped.agg(["mean", "std", "count"]).rename(columns={"count": "n"})
-    out["ci95"] = t975(out["n"] - 1) * out["std"] / np.sqrt(out["n"])
-    out.loc[out["n"] < 2, ["std", "ci95"]] = math.nan
+    if ci == "bootstrap":
+        out["ci95"] = grouped.agg(lambda v: _boot_half(np.asarray(v, dtype=float)))
+    else:
+        out["ci95"] = t975(out["n"] - 1) * out["std"] / np.sqrt(out["n"])
+    out.loc[out["n"] < 2, ["std", "ci95"]] = np.nan
     return out
 
 
-def cell_stats(runs: pd.DataFrame, by: list[str], metric: str) -> pd.DataFrame:
+def cell_stats(runs: pd.DataFrame, by: list[str], metric: str, ci: str = "t") -> pd.DataFrame:
     """Mean, std, n, ci95 of ``metric`` per group of ``by`` (finished runs only)."""
-    return _summarise(runs.groupby(by, sort=False, observed=True)[metric]).reset_index()
+    return _summarise(runs.groupby(by, sort=False, observed=True)[metric], ci).reset_index()
 
 
-def paired_deltas(runs: pd.DataFrame, rows: str, metric: str, baseline: str) -> pd.DataFrame:
-    """Per (row, condition): the seed-paired difference to ``baseline``, summarised."""
+def paired_differences(runs: pd.DataFrame, rows: str, metric: str, baseline: str
+                       ) -> pd.DataFrame:
+    """Long form: one row per (row value, condition, seed) present in both the condition and
+    the baseline, with ``delta`` = condition − baseline for that seed."""
     wide = runs.pivot_table(index=[rows, "seed"], columns="condition", values=metric,
                             observed=True, sort=False)
     if baseline not in wide:
-        return pd.DataFrame(columns=[rows, "condition", "mean", "std", "n", "ci95"])
+        return pd.DataFrame(columns=[rows, "seed", "condition", "delta"])
     delta = wide.sub(wide[baseline], axis=0).drop(columns=baseline)
-    long = delta.stack(future_stack=True).dropna().rename("delta").reset_index()
-    return _summarise(long.groupby([rows, "condition"], sort=False, observed=True)["delta"]
-                      ).reset_index()
+    return delta.stack(future_stack=True).dropna().rename("delta").reset_index()
+
+
+def paired_deltas(runs: pd.DataFrame, rows: str, metric: str, baseline: str,
+                  ci: str = "t") -> pd.DataFrame:
+    """Per (row, condition): the seed-paired difference to ``baseline``, summarised, with
+    the two-sided p-value of the paired t-test (NaN below 2 pairs)."""
+    long = paired_differences(runs, rows, metric, baseline)
+    if long.empty:
+        return pd.DataFrame(columns=[rows, "condition", "mean", "std", "n", "ci95", "p"])
+    grouped = long.groupby([rows, "condition"], sort=False, observed=True)["delta"]
+    out = _summarise(grouped, ci).reset_index()
+    se = out["std"] / np.sqrt(out["n"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tstat = out["mean"] / se
+    p = 2 * sps.t.sf(np.abs(tstat), np.maximum(out["n"] - 1, 1))
+    out["p"] = np.where(out["n"] >= 2, np.where(se > 0, p, np.where(out["mean"] == 0, 1.0,
+                                                                    0.0)), np.nan)
+    return out
 
 
 def interaction(runs: pd.DataFrame, a: str, b: str, metric: str,
-                rows: str | None = None) -> pd.DataFrame:
+                rows: str | None = None, ci: str = "t") -> pd.DataFrame:
     """Main effects of ``a`` and ``b`` (level 1 minus level 0) and their interaction.
 
     ``a`` and ``b`` are columns with exactly two values each; levels are in sorted order
@@ -84,7 +106,7 @@ def interaction(runs: pd.DataFrame, a: str, b: str, metric: str,
         "interaction": (y[1, 1] - y[1, 0]) - (y[0, 1] - y[0, 0]),
     })
     long = effects.melt(ignore_index=False, var_name="effect", value_name="value").dropna()
-    out = _summarise(long.reset_index().groupby(keys + ["effect"], sort=False)["value"])
+    out = _summarise(long.reset_index().groupby(keys + ["effect"], sort=False)["value"], ci)
     return out.reset_index()
 
 

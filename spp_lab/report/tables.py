@@ -2,8 +2,12 @@
 
 A cell reads ``34.98 ± 0.41 (−1.01 ± 0.30)``: the mean over seeds with its 95% CI, then the
 seed-paired change against the baseline condition with its CI (negative = lower error).
-With one seed it reads ``34.98 (−1.01), n=1``. The lowest mean of each row is marked.
-Writers: Markdown, LaTeX (booktabs), HTML, and a tidy numeric CSV.
+With one seed it reads ``34.98 (−1.01), n=1``. Bold marks a row's best cell (lowest for an
+error or a loss; every cell tied with it too) only where it is resolved: against each other
+cell of the row, the seed-paired difference's CI excludes 0. With one seed per cell there
+is no CI, and the lowest is bold as in the paper. Writers: Markdown (and a plain
+:func:`markdown_table` helper), LaTeX (booktabs), HTML (a page with charset and style), and
+a tidy numeric CSV.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import math
 
 import pandas as pd
 
-from spp_lab.report.stats import cell_stats, paired_deltas
+from spp_lab.report.stats import cell_stats, paired_deltas, paired_differences, t975
 
 
 def _num(x: float, signed: bool = False) -> str:
@@ -30,14 +34,47 @@ def _cell(mean: float, ci: float, n: int, delta: pd.Series | None) -> str:
     return text + (", n=1" if n < 2 else "")
 
 
+def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+    """A plain Markdown table; floats with 3 decimals."""
+    def fmt(v: object) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _resolved_best(done: pd.DataFrame, rows: str, metric: str, part: pd.DataFrame
+                   ) -> set:
+    """The conditions of one row to mark: the lowest mean and its ties, if separated from
+    every other condition (paired CI excludes 0); with one seed a cell, the lowest."""
+    low = part["mean"].min()
+    best = set(part.loc[(part["mean"] - low).abs() <= 1e-9, "condition"])
+    if (part["n"] < 2).all():
+        return best
+    row_value = part[rows].iloc[0]
+    mine = done[done[rows] == row_value]
+    ref = sorted(best, key=str)[0]
+    diffs = paired_differences(mine, rows, metric, ref)
+    for cond, d in diffs.groupby("condition", observed=True)["delta"]:
+        if cond in best:
+            continue
+        n = len(d)
+        if n < 2:
+            return set()
+        half = float(t975(n - 1)) * d.std(ddof=1) / math.sqrt(n)
+        if not d.mean() - half > 0:  # the other condition is not resolved as worse
+            return set()
+    return best
+
+
 def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str],
-               baseline: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+               baseline: str | None, ci: str = "t") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(table of strings with a 'best' mask, tidy numbers) for finished runs."""
     done = runs[runs["finished"]] if "finished" in runs else runs
-    stats = cell_stats(done, [rows, "condition"], metric)
-    tidy = stats.rename(columns={"mean": "mean", "std": "std"})
+    tidy = cell_stats(done, [rows, "condition"], metric, ci)
     if baseline is not None:
-        deltas = paired_deltas(done, rows, metric, baseline).rename(columns={
+        deltas = paired_deltas(done, rows, metric, baseline, ci).rename(columns={
             "mean": "delta", "std": "delta_std", "n": "delta_n", "ci95": "delta_ci95"})
         tidy = tidy.merge(deltas, on=[rows, "condition"], how="left")
     tidy["condition"] = pd.Categorical(tidy["condition"].astype(str), conditions, ordered=True)
@@ -48,7 +85,7 @@ def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str]
     tidy.insert(2, "metric", metric)
     cells, best = {}, {}
     for row_value, part in tidy.groupby(rows, sort=False, observed=True):
-        best_cond = part.loc[part["mean"].idxmin(), "condition"]
+        marked = _resolved_best(done, rows, metric, part)
         for _, r in part.iterrows():
             d = None
             if baseline is not None and r["condition"] != baseline and not pd.isna(
@@ -56,7 +93,7 @@ def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str]
                 d = pd.Series({"mean": r["delta"], "ci95": r["delta_ci95"],
                                "n": r["delta_n"]})
             cells[(row_value, r["condition"])] = _cell(r["mean"], r["ci95"], int(r["n"]), d)
-            best[(row_value, r["condition"])] = r["condition"] == best_cond
+            best[(row_value, r["condition"])] = r["condition"] in marked
     row_values = list(dict.fromkeys(tidy[rows]))
     cols = [c for c in conditions if (tidy["condition"] == c).any()]
     table = pd.DataFrame([[cells.get((rv, c), "") for c in cols] for rv in row_values],
@@ -69,14 +106,10 @@ def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str]
 
 def to_markdown(table: pd.DataFrame, title: str = "") -> str:
     best = table.attrs.get("best")
-    head = [table.index.name or ""] + list(table.columns)
-    lines = ([f"**{title}**", ""] if title else []) + [
-        "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for rv, row in table.iterrows():
-        cells = [f"**{v}**" if best is not None and best.loc[rv, c] else v
-                 for c, v in row.items()]
-        lines.append("| " + " | ".join([str(rv)] + cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [[str(rv)] + [f"**{v}**" if best is not None and best.loc[rv, c] else v
+                         for c, v in row.items()] for rv, row in table.iterrows()]
+    prefix = f"**{title}**\n\n" if title else ""
+    return prefix + markdown_table([table.index.name or ""] + list(table.columns), rows) + "\n"
 
 
 def _tex(text: str) -> str:
@@ -99,7 +132,15 @@ def to_latex(table: pd.DataFrame, caption: str = "") -> str:
     return "\n".join(out + [r"\end{table}"]) + "\n"
 
 
+_STYLE = ("body{font-family:system-ui,sans-serif;margin:1.5em}"
+          "table{border-collapse:collapse}caption{caption-side:bottom;padding-top:.5em;"
+          "color:#444;max-width:60em;text-align:left}th,td{padding:.3em .8em;"
+          "border-bottom:1px solid #ccc;text-align:right}th:first-child{text-align:left}"
+          "thead th{border-bottom:2px solid #333}")
+
+
 def to_html(table: pd.DataFrame, caption: str = "") -> str:
+    """A small self-contained page (UTF-8, inline style) holding the table."""
     best = table.attrs.get("best")
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [table.index.name or "",
                                                               *table.columns])
@@ -110,5 +151,8 @@ def to_html(table: pd.DataFrame, caption: str = "") -> str:
             else f"<td>{html.escape(v)}</td>" for c, v in row.items())
         rows.append(f"<tr><th>{html.escape(str(rv))}</th>{cells}</tr>")
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return (f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>" + "".join(rows)
-            + "</tbody></table>\n")
+    title = html.escape(caption.split(":")[0]) if caption else "spp-lab table"
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{title}</title><style>{_STYLE}</style></head><body>\n<table>{cap}"
+            f"<thead><tr>{head}</tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>\n</body></html>\n")

@@ -70,7 +70,8 @@ def experiment_spec(p: Plan) -> ExperimentSpec:
         run_ids=[j.run_id for j in p.every_job], conditions=list(exp.conditions) or ["default"],
         report=exp.report, grid=list(exp.grid) + list(exp.zip), seeds=exp.seeds,
         row_order=[_scalar(v) for v in (exp.grid.get(exp.report.rows)
-                                         or exp.zip.get(exp.report.rows) or [])])
+                                         or exp.zip.get(exp.report.rows) or [])],
+        axis_order={k: [_scalar(v) for v in vals] for k, vals in (exp.grid | exp.zip).items()})
 
 
 def todo(p: Plan, force: bool = False, retry_failed: bool = False

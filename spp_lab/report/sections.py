@@ -1,0 +1,126 @@
+"""The report's sections: each takes the finished runs (and the experiment's settings),
+writes its files into ``report/`` and returns its Markdown lines (no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spp_lab.metrics import title, top5_of
+from spp_lab.report.paper import PAPER_CONDITIONS, paper_beside, paper_runs
+from spp_lab.report.plots import additive_gains, gains_data, learning_curves, metric_by_axis, save
+from spp_lab.report.stats import cell_stats, seeds_for_ci
+from spp_lab.report.tables import comparison, markdown_table, to_html, to_latex, to_markdown
+
+
+def write_tables(table: pd.DataFrame, tidy: pd.DataFrame, out: Path, stem: str,
+                 caption: str) -> str:
+    """One table in every format (md, tex, html, csv); returns the Markdown."""
+    (out / f"{stem}.md").write_text(to_markdown(table))
+    (out / f"{stem}.tex").write_text(to_latex(table, caption))
+    (out / f"{stem}.html").write_text(to_html(table, caption))
+    tidy.round(4).to_csv(out / f"{stem}.csv", index=False)
+    return to_markdown(table)
+
+
+def tables(done, rows, metric, conditions, baseline, out, ci="t"
+           ) -> tuple[pd.DataFrame, list[str]]:
+    """The metric's table, and the top-5 table beside a top-1 one; returns the first's
+    numbers and the Markdown."""
+    top5 = top5_of(metric)
+    metrics = [metric] + ([top5] if top5 and top5 in done and done[top5].notna().any() else [])
+    md, first = [], None
+    ci_name = "bootstrap 95% CI" if ci == "bootstrap" else "95% CI"
+    for m in metrics:
+        table, tidy = comparison(done, rows, m, conditions, baseline, ci)
+        first = tidy if first is None else first
+        cap = (f"{title(m)}: mean ± {ci_name} over seeds (change against {baseline}, "
+               "paired by seed); bold: a row's lowest, where every other cell is resolved "
+               "as worse (paired CI excludes 0)")
+        md += [f"## {title(m)}", "", cap + ".", "",
+               write_tables(table, tidy, out, f"table_{m}", cap), ""]
+        if m == metric:
+            md += seeds_needed(tidy, rows)
+    return first, md
+
+
+def seeds_needed(tidy: pd.DataFrame, rows: str) -> list[str]:
+    """How many seeds per cell a ±1-point CI of each paired change needs at its spread."""
+    if "delta_std" not in tidy or not tidy["metric"].iloc[0].endswith("_err"):
+        return []
+    d = tidy.dropna(subset=["delta_std"])
+    if d.empty:
+        return []
+    need = seeds_for_ci(d["delta_std"], halfwidth=1.0)
+    body = [[r[rows], r["condition"], f"{r['delta_std']:.2f}",
+             "more than 10,000" if np.isinf(k) else f"{int(k)}"]
+            for (_, r), k in zip(d.iterrows(), need)]
+    return ["Seeds per cell that a ±1-point 95% CI of each change would need at the spread "
+            "measured here (standard deviation of the paired change across seeds; estimated "
+            f"from {int(d['delta_n'].min())}+ seeds, so an order of magnitude, not a "
+            "promise):", "",
+            markdown_table([rows, "condition", "paired std", "seeds for ±1 point"], body), ""]
+
+
+def gains_chart(tidy: pd.DataFrame, rows: str, out: Path) -> list[str]:
+    """The gains chart, and the numbers it draws beside it (``additive_gains.csv``)."""
+    gains_data(tidy, rows).round(4).to_csv(out / "additive_gains.csv", index=False)
+    save(additive_gains(tidy, rows), out / "additive_gains")
+    return ["## Gains against the baseline", "", "![additive gains](additive_gains.png)", ""]
+
+
+def beside_paper(tidy: pd.DataFrame, metric: str, out: Path) -> list[str]:
+    beside = paper_beside(tidy, metric)
+    beside.round(4).to_csv(out / "paper_comparison.csv", index=False)
+    body = [[r["model.arch"], r["condition"], f"{r['delta']:+.2f}"
+             + (f" ± {r['delta_ci95']:.2f}" if r["delta_n"] >= 2 else ""),
+             "" if pd.isna(r["paper_delta"]) else f"{r['paper_delta']:+.2f}"]
+            for _, r in beside.iterrows()]
+    return ["## Beside the paper (ImageNet, Table 2)", "",
+            markdown_table(["arch", "condition", "measured change", "paper's change"], body),
+            ""]
+
+
+def cost(done: pd.DataFrame, rows: str, out: Path) -> list[str]:
+    """Parameters and forward FLOPs per image for each (row, condition)."""
+    cols = [c for c in ("params", "flops_per_image") if c in done and done[c].notna().any()]
+    if not cols:
+        return []
+    table = done.groupby([rows, "condition"], observed=True, sort=True)[cols].first()
+    table = table.reset_index()
+    table.to_csv(out / "cost.csv", index=False)
+    body = [[r[rows], r["condition"], f"{int(r['params']):,}",
+             "" if pd.isna(r.get("flops_per_image")) else f"{r['flops_per_image'] / 1e6:.1f}"]
+            for _, r in table.iterrows()]
+    return ["## Cost", "", markdown_table([rows, "condition", "parameters",
+                                          "forward MFLOPs / image"], body), ""]
+
+
+def charts(done: pd.DataFrame, hist: pd.DataFrame, spec, metric: str, out: Path,
+           test_size: int | None) -> list[str]:
+    """A chart per swept axis other than the rows, and the learning curves."""
+    md, rows = [], spec.report.rows
+    for axis in spec.grid:
+        if axis != rows and axis in done and done[axis].nunique() > 1:
+            st = cell_stats(done, [axis, "condition"], metric)
+            stem = "by_" + axis.replace(".", "_")
+            save(metric_by_axis(st, axis, metric, order=spec.axis_order.get(axis)),
+                 out / stem)
+            md += [f"![{axis}]({stem}.png)", ""]
+    if not hist.empty:
+        save(learning_curves(hist, rows, test_size=test_size), out / "learning_curves")
+        md += ["## Learning curves (validation)", "",
+               "![learning curves](learning_curves.png)", ""]
+    return md
+
+
+def paper_chart(out: Path, metric: str = "val_top1_err") -> str:
+    table, ptidy = comparison(paper_runs(), "model.arch", metric, list(PAPER_CONDITIONS),
+                              PAPER_CONDITIONS[0])
+    save(additive_gains(ptidy, "model.arch", "The paper's Table 2: SPP and multi-size "
+                        "training against no SPP (ImageNet val, 10 views)"),
+         out / "paper_additive_gains")
+    write_tables(table, ptidy, out, f"paper_table_{metric}", "SPP-net Table 2 (ImageNet)")
+    return "![the paper's additive gains](paper_additive_gains.png)"
