@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from PIL import Image
 
 from spp_lab.report.build import write_paper, write_report
 from spp_lab.report.collect import collect
 from spp_lab.report.paper import paper_runs, paper_table
-from spp_lab.report.plots import additive_gains, save
+from spp_lab.report.plots import additive_gains
 from spp_lab.report.stats import (
     additive_sentence,
     cell_stats,
