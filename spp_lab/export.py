@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spp_lab.layers.bins import paper_window
+from spp_lab.layers.pools import POOLS
 from spp_lab.layers.spp import SpatialPyramidPool2d
 from spp_lab.models.net import SPPNet, conv_map_size
 
@@ -41,10 +42,7 @@ class FixedWindowPyramid(nn.Module):
         return torch.cat(outs, dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.pool in ("max", "avg"):
-            return self._pyramid(x, self.pool)
-        avg, mx = self._pyramid(x, "avg"), self._pyramid(x, "max")
-        return 0.5 * (avg + mx) if self.pool == "avgmax" else torch.cat([avg, mx], dim=1)
+        return POOLS[self.pool][0](lambda kind: self._pyramid(x, kind))
 
 
 def _window(a: int, n: int, bins: str) -> tuple[int, int]:

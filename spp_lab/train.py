@@ -188,11 +188,13 @@ class EpochCheckpoint(Callback):
 
 class WeightAverage(Callback):
     """``train.ema``: an exponential moving average of the weights (and batch-norm
-    buffers), ``avg ← decay · avg + (1 − decay) · w`` after every optimizer step, swapped in
-    for validation and test. Part of the checkpoint."""
+    buffers), ``avg ← d · avg + (1 − d) · w`` after optimizer step t with
+    ``d = min(decay, (1 + t) / (10 + t))`` (timm's warmup: early steps do not drag the
+    random initial weights along), swapped in for validation and test. Part of the
+    checkpoint."""
 
     def __init__(self, decay: float) -> None:
-        self.decay, self.avg, self._raw = decay, None, None
+        self.decay, self.avg, self._raw, self.steps = decay, None, None, 0
 
     def _tensors(self, pl_module) -> list[torch.Tensor]:
         return [t for t in (*pl_module.net.parameters(), *pl_module.net.buffers())
@@ -200,10 +202,12 @@ class WeightAverage(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         live = [t.detach() for t in self._tensors(pl_module)]
+        self.steps += 1
         if self.avg is None:
             self.avg = [t.clone() for t in live]
         else:
-            torch._foreach_lerp_(self.avg, live, 1.0 - self.decay)
+            d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+            torch._foreach_lerp_(self.avg, live, 1.0 - d)
 
     def _swap_in(self, trainer, pl_module) -> None:
         if self.avg is None or self._raw is not None:
@@ -226,10 +230,10 @@ class WeightAverage(Callback):
     on_validation_end = _swap_out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"avg": self.avg}
+        return {"avg": self.avg, "steps": self.steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.avg = state["avg"]
+        self.avg, self.steps = state["avg"], state["steps"]
 
 
 class EpochToData(Callback):

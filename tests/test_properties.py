@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from spp_lab.layers import spatial_pyramid_pool
 from spp_lab.layers.bins import paper_valid_levels
+from spp_lab.layers.choices import POOL_TYPES
 from spp_lab.report.stats import paired_deltas
 from spp_lab.schedule import SizeSchedule
 from tests.test_spp_layer import reference_spp
@@ -25,7 +26,7 @@ FAST = settings(max_examples=40, deadline=None,
 @FAST
 @given(n=st.integers(1, 2), c=st.integers(1, 4), h=st.integers(1, 17), w=st.integers(1, 17),
        levels=st.lists(st.integers(1, 7), min_size=1, max_size=4, unique=True),
-       pool=st.sampled_from(["max", "avg", "avgmax", "catavgmax"]),
+       pool=st.sampled_from(POOL_TYPES),
        bins=st.sampled_from(["adaptive", "paper"]),
        layout=st.sampled_from(["contiguous", "channels_last", "strided"]),
        seed=st.integers(0, 2**16))

@@ -5,8 +5,8 @@ adding its name here and its implementation beside the others (CONTRIBUTING.md).
 from __future__ import annotations
 
 from spp_lab.layers.bins import BIN_MODES
+from spp_lab.layers.pools import POOL_TYPES  # pooling in each bin (one entry each)
 
-POOL_TYPES = ("max", "avg", "avgmax", "catavgmax")  # pooling in each bin (spp.py)
 HEADS = ("spp", "pool", "global")  # what replaces pool5 (models/heads.py)
 STEMS = ("paper", "small")  # conv1 as in the paper, or 3×3 stride 1 (models/paper.py)
 

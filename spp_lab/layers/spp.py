@@ -27,12 +27,14 @@ from torch import Tensor, nn
 
 from spp_lab.layers.bins import check_paper_bins, paper_window
 from spp_lab.layers.choices import BIN_MODES, POOL_TYPES
+from spp_lab.layers.pools import POOLS
 from spp_lab.layers.spp_fast import plan_pyramid, pyramid_max
 
 
 def spp_output_width(channels: int, levels: Sequence[int], pool: str) -> int:
-    """Width of the SPP vector: ``C · Σ n²`` (doubled for ``catavgmax``)."""
-    return channels * sum(n * n for n in levels) * (2 if pool == "catavgmax" else 1)
+    """Width of the SPP vector: ``C · Σ n²`` times the pool type's factor (2 for
+    ``catavgmax``)."""
+    return channels * sum(n * n for n in levels) * POOLS[pool][1]
 
 
 def _pool_level(x: Tensor, n: int, pool: str, bins: str) -> Tensor:
@@ -72,10 +74,8 @@ def spatial_pyramid_pool(x: Tensor, levels: Sequence[int], pool: str, bins: str)
         raise ValueError(f"levels must be positive integers, got {levels}")
     if bins == "paper":
         check_paper_bins(x.shape[-2], x.shape[-1], levels)
-    if pool in ("max", "avg"):
-        return _pyramid(x, levels, pool, bins)
-    avg, mx = _pyramid(x, levels, "avg", bins), _pyramid(x, levels, "max", bins)
-    return 0.5 * (avg + mx) if pool == "avgmax" else torch.cat([avg, mx], dim=1)
+    combine, _ = POOLS[pool]
+    return combine(lambda kind: _pyramid(x, levels, kind, bins))
 
 
 class SpatialPyramidPool2d(nn.Module):
