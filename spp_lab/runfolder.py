@@ -46,6 +46,9 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def disk_problem(path: Path) -> str:
     """Why nothing can be written under ``path``: a read-only or a full file system."""
+    path = Path(path)
+    while not path.exists() and path.parent != path:  # the run folder may not exist yet
+        path = path.parent
     try:
         st = os.statvfs(path)
     except OSError as err:

@@ -69,8 +69,9 @@ def job_spec(job: Any, attempt: int, *, gpu: str | None = None, threads: int = 1
 
 
 def one_line(text: str | None, width: int = 160) -> str:
-    line = (text or "").strip().splitlines()[-1:] or [""]
-    return line[0] if len(line[0]) <= width else line[0][: width - 1] + "…"
+    """The last line of ``text``, stripped and cut to ``width``."""
+    lines = [x.strip() for x in (text or "").splitlines() if x.strip()] or [""]
+    return lines[-1] if len(lines[-1]) <= width else lines[-1][: width - 1] + "…"
 
 
 def next_attempt(job: Any) -> int:

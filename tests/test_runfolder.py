@@ -1,0 +1,263 @@
+"""The run-folder contract and the runner's bookkeeping, in process: states, schemas,
+atomic writes, settling an attempt's exit code, and the pre-run checks."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from spp_lab.checks import check_configs, eval_sides, view_sides
+from spp_lab.config import RunConfig, build_config
+from spp_lab.errors import UserError
+from spp_lab.runfolder import (
+    HISTORY_FIELDS,
+    Corrupt,
+    ExperimentFolder,
+    ExperimentSpec,
+    JobLock,
+    RunFolder,
+    write_atomic,
+    write_json,
+)
+from spp_lab.runner.executors import base
+from spp_lab.runner.progress import Progress
+
+METRICS = {"final": {"val_top1_err": 40.0, "val_top5_err": 10.0}, "epochs": 2,
+           "best": {"val_top1_err": 38.0, "epoch": 0}, "test": {"test_top1_err": 41.0}}
+ROWS = [{"epoch": 0, "val_top1_err": 38.0, "train_size": "40"},
+        {"epoch": 1, "val_top1_err": 40.0, "train_size": "32/40"}]
+
+
+def done_run(tmp_path: Path, name: str = "r1") -> RunFolder:
+    run = RunFolder(tmp_path / name)
+    run.update_status(state="done", condition="c", seed=0, attempts=1)
+    write_json(run.metrics_file, METRICS)
+    run.write_history(ROWS)
+    return run
+
+
+def test_states_of_a_run_folder(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    assert run.state().state == "new" and run.status() == {"state": "new", "attempts": 0}
+    run.update_status(state="running", attempts=1)
+    assert run.state().state == "interrupted"  # nobody holds the lock: its process died
+    lock = JobLock(run.path)
+    assert lock.acquire()
+    try:
+        assert run.state().state == "running" and run.lock.held_elsewhere()
+        assert not JobLock(run.path).acquire()  # a second runner cannot take it
+    finally:
+        lock.release()
+    assert not run.lock.held_elsewhere()
+    run.update_status(state="failed", error="ValueError: boom")
+    assert (run.state().state, run.state().reason) == ("failed", "ValueError: boom")
+    run.update_status(state="diverged", error="loss nan")
+    assert (run.state().state, run.state().reason) == ("diverged", "loss nan")
+    run.update_status(state="done")
+    st = run.state()
+    assert st.state == "corrupt" and "metrics.json: missing for a done run" in st.reason
+    good = done_run(tmp_path)
+    assert good.state().state == "done" and good.state().reason is None
+    assert good.status()["attempts"] == 1 and good.metrics()["final"]["val_top1_err"] == 40.0
+
+
+@pytest.mark.parametrize("file,content,why", [
+    ("metrics.json", b'{"final": {"val_top1_err": 40.0}', "not valid JSON"),
+    ("metrics.json", json.dumps({**METRICS, "final": {"val_top1_err": 140.0}}).encode(),
+     "less than or equal to 100"),
+    ("metrics.json", json.dumps({**METRICS, "epochs": 0}).encode(), "epochs"),
+    ("status.json", b'{"state": "finished"}', "state"),
+    ("status.json", b"\xff\xfe\x00", "not valid JSON"),
+    ("history.csv", b"epoch,loss\n0,1\n", "header is not"),
+    ("history.csv", (",".join(HISTORY_FIELDS) + "\n1" + ",x" * 9 + "\n").encode(),
+     "row 1 is not numbers"),
+    ("history.csv", (",".join(HISTORY_FIELDS) + "\n1" + ",1" * 9 + "\n").encode(),
+     "row 1 is epoch 1, not 0"),
+    ("history.csv", b"\xff\xfe", "not text"),
+])
+def test_every_file_is_validated_and_named(tmp_path, file, content, why):
+    run = done_run(tmp_path)
+    (run.path / file).write_bytes(content)
+    st = run.state()
+    assert st.state == "corrupt" and file in st.reason and why in st.reason
+    with pytest.raises(Corrupt):
+        run.history_rows() if file == "history.csv" else (
+            run.metrics() if file == "metrics.json" else run.status())
+
+
+def test_history_round_trips_and_update_status_replaces_a_corrupt_status(tmp_path):
+    run = done_run(tmp_path)
+    rows = run.history_rows()
+    assert [r["epoch"] for r in rows] == [0, 1] and rows[1]["train_size"] == "32/40"
+    assert rows[0]["val_top1_err"] == 38.0 and rows[0]["lr"] is None
+    run.status_file.write_text("garbage")
+    assert run.update_status(state="interrupted") == {"state": "interrupted", "attempts": 0}
+
+
+def test_write_atomic_leaves_the_old_file_or_the_new_one(tmp_path):
+    path = tmp_path / "f.json"
+    write_atomic(path, "old")
+    with pytest.raises(TypeError):
+        write_atomic(path, object())  # type: ignore[arg-type]  (fails mid-write)
+    assert path.read_text() == "old" and not list(tmp_path.glob(".*.tmp"))
+    write_atomic(path, b"new")
+    assert path.read_bytes() == b"new"
+    with pytest.raises(ValueError):
+        write_json(path, {"x": float("nan")})  # nothing non-finite is written
+    assert path.read_bytes() == b"new"
+
+
+def test_reset_forgets_results_but_keeps_config_and_log(tmp_path):
+    run = done_run(tmp_path)
+    run.config.write_text("a: 1\n")
+    run.log.write_text("log")
+    run.last_ckpt.parent.mkdir()
+    run.last_ckpt.write_bytes(b"x")
+    run.reset()
+    assert run.state().state == "new" and run.config.exists() and run.log.exists()
+    assert not run.checkpoints.exists() and not run.metrics_file.exists()
+
+
+def test_experiment_folder_keeps_to_the_current_run_ids(tmp_path):
+    folder = ExperimentFolder(tmp_path / "x")
+    for rid in ("a", "b", "c"):
+        done_run(folder.runs_dir, rid)
+    assert [r.run_id for r in folder.run_folders()[0]] == ["a", "b", "c"]  # no spec: all
+    folder.write_spec(ExperimentSpec(name="x", run_ids=["c", "a"]))
+    runs, older = folder.run_folders()
+    assert [r.run_id for r in runs] == ["a", "c"] and older == 1
+    assert folder.spec().run_ids == ["c", "a"]
+    assert len(folder.run_folders(current_only=False)[0]) == 3
+
+
+@dataclass
+class Job:
+    run_id: str
+    config: RunConfig
+    condition: str = "c"
+    seed: int = 0
+    cell: tuple = ()
+
+
+class Seen(Progress):
+    def __init__(self):
+        super().__init__(None)
+        self.events: list[tuple[str, str | None]] = []
+
+    def finish(self, job, what, reason=None):
+        self.events.append((what, reason))
+
+
+def job(tmp_path, rid="r1") -> Job:
+    return Job(rid, build_config({"output_dir": str(tmp_path), "experiment": "e"}))
+
+
+def settled(tmp_path, code: int, attempt: int = 1, retries: int = 1, status=None,
+            stopping=False):
+    j, out, prog = job(tmp_path), base.Outcome(), Seen()
+    run = RunFolder(tmp_path / "e" / "runs" / j.run_id)
+    if status:
+        run.update_status(**status)
+    retry = base.settle(code, j, attempt, retries, out, prog, stopping=stopping)
+    return retry, out, prog.events, run
+
+
+def test_settle_every_exit_code(tmp_path):
+    retry, out, ev, _ = settled(tmp_path / "a", base.EXIT_DONE)
+    assert (retry, out.done, ev) == (False, ["r1"], [("done", None)])
+    retry, out, ev, _ = settled(tmp_path / "b", base.EXIT_BUSY)
+    assert (retry, out.busy) == (False, ["r1"])
+    retry, out, ev, run = settled(tmp_path / "c", base.EXIT_INTERRUPTED,
+                                  status={"state": "running"})
+    assert (retry, out.interrupted) == (False, ["r1"]) and run.status()["state"] == "interrupted"
+    retry, out, ev, _ = settled(tmp_path / "d", base.EXIT_NO_SPACE)
+    assert not retry and out.interrupted == ["r1"] and "No space left" in out.stopped
+    # A process that died without a status: failed with its exit code, retried once.
+    retry, out, ev, run = settled(tmp_path / "e", -9)
+    assert retry and out.failed == [] and ev == [("failed, retry 1/1",
+                                                  "job process exited with code -9")]
+    assert run.status()["state"] == "failed"
+    retry, out, ev, _ = settled(tmp_path / "f", base.EXIT_FAILED, attempt=2,
+                                status={"state": "failed", "error": "RuntimeError: x"})
+    assert not retry and out.failed == ["r1"] and out.reasons == {"r1": "RuntimeError: x"}
+    # No retry fixes a user error or a divergence.
+    retry, out, ev, _ = settled(tmp_path / "g", base.EXIT_USER, retries=3,
+                                status={"state": "failed", "error": "data.root: missing"})
+    assert not retry and out.failed == ["r1"] and ev == [("failed", "data.root: missing")]
+    retry, out, ev, _ = settled(tmp_path / "h", base.EXIT_DIVERGED, retries=3,
+                                status={"state": "diverged", "error": "loss nan"})
+    assert not retry and out.diverged == ["r1"] and ev == [("diverged", "loss nan")]
+    retry, out, ev, _ = settled(tmp_path / "i", base.EXIT_FAILED, stopping=True,
+                                status={"state": "running"})
+    assert not retry and out.interrupted == ["r1"]  # stopping: not a failure
+
+
+def test_next_attempt_counts_from_the_status(tmp_path):
+    j = job(tmp_path)
+    assert base.next_attempt(j) == 1
+    RunFolder(tmp_path / "e" / "runs" / "r1").update_status(state="failed", attempts=2)
+    assert base.next_attempt(j) == 3
+    (tmp_path / "e" / "runs" / "r1" / "status.json").write_text("garbage")
+    assert base.next_attempt(j) == 1
+    assert base.one_line("a\nb\n  last line  ") == "last line"
+    assert base.one_line("x" * 300).endswith("…") and len(base.one_line("x" * 300)) == 160
+
+
+def _cfg(**tree):
+    return build_config(tree)
+
+
+@pytest.mark.parametrize("tree,message", [
+    ({"data": {"image_size": 8}}, "data.image_size: zf5 (stem paper) cannot take 8-px"),
+    ({"data": {"image_size": 32}, "model": {"stem": "small", "head": "pool"}},
+     "model.pool5_bins: head='pool' cannot make 6×6 bins"),
+    ({"data": {"image_size": 48}, "model": {"stem": "small", "bins": "paper",
+                                            "levels": [3, 2, 1]}},
+     "model.levels: bins='paper' cannot make 3×3 bins from the 5×5 conv map"),
+    ({"data": {"image_size": 48}, "model": {"stem": "small"}, "train": {"sizes": [48, 4]}},
+     "train.sizes: zf5 (stem small) cannot take 4-px inputs"),
+    ({"data": {"image_size": 40, "eval_mode": "full"}, "model": {"stem": "small",
+                                                                 "head": "pool",
+                                                                 "pool5_bins": 2}},
+     "data.eval_mode: head='pool' is fixed-size"),
+    ({"data": {"name": "imagefolder"}}, "data.root: required"),
+    ({"data": {"name": "cifar10", "root": "/nowhere"}}, "put cifar10 there"),
+])
+def test_pre_run_checks_name_the_key(tree, message):
+    with pytest.raises(UserError) as err:
+        check_configs([("job", _cfg(**tree))], "f.yaml", gpus=[])
+    assert message in str(err.value) and str(err.value).startswith("f.yaml: ")
+
+
+def test_pre_run_checks_on_image_folders(tmp_path):
+    root = tmp_path / "imgs"
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (root / split / cls).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(root / split / cls / "0.png")
+    ok = _cfg(data={"name": "imagefolder", "root": str(root)})
+    check_configs([("", ok)], "f", gpus=[])
+    (root / "val" / "c").mkdir()
+    Image.new("RGB", (8, 8)).save(root / "val" / "c" / "0.png")
+    with pytest.raises(UserError, match="val has classes that train/ lacks"):
+        check_configs([("", ok)], "f", gpus=[])
+    os.remove(root / "val" / "c" / "0.png")
+    with pytest.raises(UserError, match="class folders without images"):
+        check_configs([("", ok)], "f", gpus=[])
+    (root / "val" / "c").rmdir()
+    gpu = _cfg(train={"accelerator": "gpu"})
+    with pytest.raises(UserError, match="no visible GPU"):
+        check_configs([("", gpu)], "f", gpus=[])
+    check_configs([("", gpu)], "f", gpus=None)  # a cluster's GPUs are not ours to see
+
+
+def test_views_give_their_sides():
+    shapes = RunConfig().data.model_copy(update={"image_size": 30, "eval_mode": "full"})
+    assert eval_sides(shapes) == [30, 40]  # 4:3 scenes: 30 short side, 40 long
+    assert view_sides(shapes, 48) == [48]
+    assert eval_sides(RunConfig().data) == [64]
