@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# `make mutate` runs the property tests once per mutant: fewer examples there.
+settings.register_profile("mutate", max_examples=8, deadline=None)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -103,3 +103,23 @@ def test_size_schedule_sizes_and_counts(sizes, kind, seed, epochs, batches):
         assert max(counts) - min(counts) <= 1  # alternating: each size a fair share
     assert sch.sizes == (tuple(sizes) or (40,))
     assert [sch.size(e, 0) for e in range(epochs)] == [sch.size(e, 0) for e in range(epochs)]
+
+
+def test_schedules_exactly():
+    """Pinned draws: the random schedule's seed formula and range, the epoch schedule's
+    alternation, and every size a job can see (what the pre-run checks test)."""
+    rnd = SizeSchedule.of([32, 20], 32, "random", 0, 8)
+    assert [rnd.size(e, 0) for e in range(8)] == RANDOM_SEED0
+    assert [SizeSchedule.of([32, 20], 32, "random", 1, 8).size(e, 0) for e in range(7)] \
+        != RANDOM_SEED0[:7]
+    assert rnd.all_sizes() == list(range(20, 33))
+    ep = SizeSchedule.of([40, 32], 40, "epoch", 0, 5)
+    assert [ep.size(e, 0) for e in range(5)] == [40, 32, 40, 32, 40]
+    assert ep.all_sizes() == [32, 40] and ep.multi
+    single = SizeSchedule.of([], 48, "random", 0, 3)
+    assert single.all_sizes() == [48] and not single.multi and single.size(0, 0) == 48
+    assert SizeSchedule.of([40, 32], 40, "batch", 0, 3).all_sizes() == [32, 40]
+
+
+# Pinned (torch's generator seeded by seed·100003 + epoch); the last epoch is the test size.
+RANDOM_SEED0 = [23, 26, 25, 22, 26, 21, 20, 32]
