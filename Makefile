@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 EXP     ?= experiments.yaml
 
-.PHONY: run test lint bench gpu-check clean-venv publish
+.PHONY: run test lint bench gpu-check mutate clean-venv publish
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Mutation testing of the core (config in pyproject.toml); about an hour on 2 cores.
+# Prints the kill rate and the survivors; tests/mutation_survivors.md lists the equivalent
+# ones, with the reason.
+mutate: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run || true
+	$(BIN)/python -m benchmarks.mutation_score
 
 # On a machine with a CUDA GPU: CUDA tests, every switch on the device, --smoke, GPU
 # benchmarks and the default grid, one table (about 4 minutes on one H100).
