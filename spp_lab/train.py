@@ -187,18 +187,18 @@ class EpochCheckpoint(Callback):
 
 
 class WeightAverage(Callback):
-    """``train.ema``: an exponential moving average of the weights (and batch-norm
-    buffers), ``avg ← d · avg + (1 − d) · w`` after optimizer step t with
-    ``d = min(decay, (1 + t) / (10 + t))`` (timm's warmup: early steps do not drag the
-    random initial weights along), swapped in for validation and test. Part of the
+    """``train.ema``: an exponential moving average of the weights,
+    ``avg ← d · avg + (1 − d) · w`` after optimizer step t with ``d = min(decay, (1 + t) /
+    (10 + t))`` (timm's warmup: early steps do not drag the random initial weights along),
+    swapped in for validation and test. Batch-norm statistics are the live ones (those of
+    the last epoch, at the test size), not averaged across multi-size epochs. Part of the
     checkpoint."""
 
     def __init__(self, decay: float) -> None:
         self.decay, self.avg, self._raw, self.steps = decay, None, None, 0
 
     def _tensors(self, pl_module) -> list[torch.Tensor]:
-        return [t for t in (*pl_module.net.parameters(), *pl_module.net.buffers())
-                if t.is_floating_point()]
+        return list(pl_module.net.parameters())
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         live = [t.detach() for t in self._tensors(pl_module)]
