@@ -136,3 +136,29 @@ def test_missing_dataset_root_is_a_user_error(tmp_path):
 def test_pool_head_refuses_multi_size_in_config():
     with pytest.raises(UserError, match="fixed-size"):
         build_config({"model": {"head": "pool"}, "train": {"sizes": [64, 48]}})
+
+
+def test_weight_average_is_evaluated_and_the_live_weights_train_on():
+    from types import SimpleNamespace
+
+    from spp_lab.train import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
+    module = SimpleNamespace(net=net)
+    ema = WeightAverage(0.5)
+    with torch.no_grad():
+        net[0].weight.fill_(0.0)
+    ema.on_train_batch_end(None, module, None, None, 0)  # the first step: avg = w
+    with torch.no_grad():
+        net[0].weight.fill_(10.0)
+        net[1].running_mean.fill_(3.0)
+    ema.on_train_batch_end(None, module, None, None, 1)
+    # step 2: d = min(0.5, (1 + 2) / (10 + 2)) = 0.25 → avg = 0.25·0 + 0.75·10 = 7.5
+    ema.on_validation_start(None, module)
+    assert torch.allclose(net[0].weight, torch.full_like(net[0].weight, 7.5))
+    assert net[1].running_mean.item() == 3.0  # statistics: the live ones
+    ema.on_validation_end(None, module)
+    assert torch.allclose(net[0].weight, torch.full_like(net[0].weight, 10.0))
+    again = WeightAverage(0.5)
+    again.load_state_dict(ema.state_dict())  # travels in the checkpoint
+    assert again.steps == 2 and torch.allclose(again.avg[0], ema.avg[0])
