@@ -34,8 +34,9 @@ def make_fixture(root: Path, n: int = 10_000) -> None:
                                                          "train": {"seed": seed}}))
         (run / "status.json").write_text(json.dumps({"state": "done", "condition": cond,
                                                      "seed": seed}))
-        (run / "metrics.json").write_text(json.dumps({"final": {"val_top1_err": err},
-                                                      "best": {"val_top1_err": err}}))
+        (run / "metrics.json").write_text(json.dumps({
+            "final": {"val_top1_err": err}, "best": {"val_top1_err": err, "epoch": 0},
+            "epochs": 1}))
 
 
 def run(n: int = 10_000) -> dict:

@@ -38,7 +38,7 @@ seeds: {seeds}
 def _jobs(tmp: Path, name: str, seeds: str):
     path = tmp / f"{name}.yaml"
     path.write_text(textwrap.dedent(GRID.format(out=tmp / name, seeds=seeds)))
-    return path, expand(load_experiment(str(path)))
+    return path, expand(load_experiment(str(path)), gpus=[])
 
 
 def start_and_makespan(tmp: Path) -> dict:
@@ -65,22 +65,27 @@ def start_and_makespan(tmp: Path) -> dict:
 
 def finished_grid(tmp: Path) -> dict:
     path = tmp / "big.yaml"
-    text = GRID.format(out=tmp / "big", seeds=list(range(10))).replace(
-        "[zf5, overfeat5, convnet5]", "[zf5, overfeat5, convnet5, overfeat7, vgg11_bn]")
-    path.write_text(textwrap.dedent(text))  # 5 archs × 2 conditions × 10 seeds = 100 jobs
-    jobs = expand(load_experiment(str(path)))
+    text = GRID.format(out=tmp / "big", seeds=list(range(25))).replace(
+        "[zf5, overfeat5, convnet5]", "[zf5, overfeat5]")
+    path.write_text(textwrap.dedent(text))  # 2 archs × 2 conditions × 25 seeds = 100 jobs
+    jobs = expand(load_experiment(str(path)), gpus=[])
     for job in jobs:  # mark every job done without training
         rdir = run_dir(job.config, job.run_id)
         write_config(rdir / "config.yaml", job.config)
-        write_json(rdir / "metrics.json", {"final": {"val_top1_err": 50.0}})
+        write_json(rdir / "metrics.json", {"final": {"val_top1_err": 50.0}, "epochs": 1,
+                                           "best": {"val_top1_err": 50.0, "epoch": 0}})
         write_json(rdir / "status.json", {"state": "done", "condition": job.condition,
                                           "seed": job.seed, "attempts": 1})
     times = {}
     for cmd in (["ls", str(path)], ["run", str(path), "--no-report"]):
         t0 = time.perf_counter()
-        subprocess.run([str(BIN / "spp-lab"), *cmd], capture_output=True, check=False)
+        proc = subprocess.run([str(BIN / "spp-lab"), *cmd], capture_output=True, text=True,
+                              check=False)
         times[cmd[0]] = time.perf_counter() - t0
-    times["jobs"] = len(expand(load_experiment(str(path))))
+        if proc.returncode != 0 or (cmd[0] == "run" and "0 to run" not in proc.stdout):
+            raise RuntimeError(f"spp-lab {cmd[0]} on the finished grid: {proc.stdout[-500:]}"
+                               f"{proc.stderr[-500:]}")
+    times["jobs"] = len(jobs)
     return times
 
 

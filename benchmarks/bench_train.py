@@ -27,12 +27,14 @@ def default_base() -> dict:
 
 
 def images_per_s(head: str, steps: int = 12, batch: int = 64, channels_last: bool = True,
-                 arch: str | None = None) -> float:
+                 arch: str | None = None, batchnorm: bool | None = None) -> float:
     base = default_base()
     size = base["data"]["image_size"]
     model_kw = {k: v for k, v in base["model"].items()}
     model_kw["head"] = head
     model_kw["arch"] = arch or model_kw.get("arch", "zf5")
+    if batchnorm is not None:
+        model_kw["batchnorm"] = batchnorm
     torch.manual_seed(0)
     m = SPPClassifier(ModelConfig(**model_kw), TrainConfig(channels_last=channels_last),
                       num_classes=10, image_size=size)
@@ -78,11 +80,34 @@ def interleaved(cases: dict, rounds: int = 3) -> dict:
     return {k: sorted(v)[len(v) // 2] for k, v in seen.items()}
 
 
+def lrn_layer(shape=(32, 96, 55, 55), reps: int = 7) -> dict[str, float]:
+    """Cross-channel LRN fwd+bwd on a channels-last map: spp-lab's banded 1×1 conv against
+    torch's nn.LocalResponseNorm (ms, medians)."""
+    from benchmarks.common import median_ms
+    from spp_lab.layers.lrn import LocalResponseNorm2d
+
+    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last).requires_grad_()
+    ours = LocalResponseNorm2d(shape[1], 5, 1e-4, 0.75, 2.0)
+    ref = torch.nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0)
+
+    def step(layer):
+        def go():
+            x.grad = None
+            layer(x).sum().backward()
+        return go
+
+    return {"ours_ms": median_ms(step(ours), reps), "torch_ms": median_ms(step(ref), reps)}
+
+
 def run() -> dict:
+    from benchmarks.gpu_check import data_rate
+
     speeds = interleaved({h: {"head": h} for h in ("spp", "pool", "global")})
     layout = interleaved({(a, cl): {"head": "spp", "arch": a, "channels_last": cl}
                           for a in ("zf5", "overfeat5") for cl in (True, False)})
-    return {"speeds": speeds, "layout": layout, "data": data_rates()}
+    norm = interleaved({bn: {"head": "spp", "batchnorm": bn} for bn in (False, True)})
+    return {"speeds": speeds, "layout": layout, "norm": norm, "lrn": lrn_layer(),
+            "data": data_rates(), "jpeg": data_rate(quick=False)}
 
 
 def report(r: dict) -> str:
@@ -99,7 +124,14 @@ def report(r: dict) -> str:
         f"  shapes generation: {d['generate']:.0f}  loader (crops, flips, batches): "
         f"{d['loader']:.0f}",
         f"  loader / model consumption (spp) = {d['loader'] / s['spp']:.1f}x   "
-        f"generation / consumption = {d['generate'] / s['spp']:.1f}x"])
+        f"generation / consumption = {d['generate'] / s['spp']:.1f}x",
+        "LRN (ZF-5's normalisation), fwd+bwd on a 32x96x55x55 channels-last map (ms)",
+        f"  banded 1x1 conv {r['lrn']['ours_ms']:.1f} / torch's LocalResponseNorm "
+        f"{r['lrn']['torch_ms']:.1f} = {r['lrn']['torch_ms'] / r['lrn']['ours_ms']:.2f}x faster",
+        f"  default ZF-5 images/s: LRN {r['norm'][False]:.0f} / batch norm "
+        f"{r['norm'][True]:.0f} = {r['norm'][False] / r['norm'][True]:.2f}x",
+        "JPEG image folder (500x375, decode + resize 256 + crop 224 + flip), one worker: "
+        f"{r['jpeg']['cpu_worker_img_per_s']:.0f} images/s"])
 
 
 if __name__ == "__main__":
