@@ -77,6 +77,8 @@ class DataConfig(_Strict):
                                               "(num_train per epoch, none seen twice)")
     scale: list[Num] = Field([0.11, 0.24], min_length=2, max_length=2, description=(
         "shapes: radius range of the objects, fraction of the shorter image side"))
+    gap: list[Num] = Field([2.2, 2.8], min_length=2, max_length=2, description=(
+        "shapes: distance between the pair's centres, in radii (range)"))
     test_views: list[Literal["full"] | PosInt] = Field([], description=(
         "extra views of the test split: 'full' (each image whole) and/or sizes in px "
         "(centre crops at another scale); test_<view>_* metrics"))
@@ -89,6 +91,9 @@ class DataConfig(_Strict):
         lo, hi = self.scale
         if not 0 < lo <= hi <= 0.5:
             raise ValueError(f"data.scale: expected 0 < low ≤ high ≤ 0.5, got {self.scale}")
+        if not 2.0 <= self.gap[0] <= self.gap[1] <= 6.0:
+            raise ValueError(f"data.gap: expected 2 ≤ low ≤ high ≤ 6 radii (the pair apart, "
+                             f"not overlapping), got {self.gap}")
         return self
 
 

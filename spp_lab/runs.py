@@ -27,7 +27,8 @@ from spp_lab.config import RunConfig
 _NOT_HASHED = ("experiment", "output_dir", "logging", "train.threads", "data.num_workers")
 # Fields added after run ids were first published: hashed only when set away from these
 # defaults, so every run folder made before they existed keeps its id.
-ADDED_LATER = {"data.resample": False, "data.scale": [0.11, 0.24], "data.test_views": [],
+ADDED_LATER = {"data.resample": False, "data.scale": [0.11, 0.24], "data.gap": [2.2, 2.8],
+               "data.test_views": [],
                "data.test_fraction": 0.0, "train.ema": None}
 
 

@@ -63,6 +63,7 @@ CHANGES = {
     "data.image_size": 48, "data.resize": 60, "data.num_train": 123, "data.num_val": 77,
     "data.num_test": 5, "data.val_fraction": 0.2, "data.batch_size": 16, "data.flip": False,
     "data.eval_mode": "full", "data.seed": 1, "data.resample": True, "data.scale": [0.1, 0.3],
+    "data.gap": [3.0, 4.0],
     "data.test_views": ["full"], "data.test_fraction": 0.1,
     "model.arch": "overfeat5", "model.width": 0.5, "model.stem": "small",
     "model.batchnorm": True, "model.head": "global", "model.levels": [4, 2, 1],

@@ -243,3 +243,32 @@ def test_slurm_executor_through_submitit_retries_and_resumes(tmp_path):
     assert again.returncode == 0 and "0 to run · 4 skipped" in again.stdout
     bad = spp_lab("run", str(path), "--executor", "slurm", "--slurm", "gpus=-1")
     assert bad.returncode == 2 and "--slurm: slurm.gpus: Input should be greater" in bad.stderr
+
+
+def _slurm_node_up() -> bool:
+    import shutil
+
+    if shutil.which("sinfo") is None:
+        return False
+    out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    return out.returncode == 0 and any(s in out.stdout for s in ("idle", "mixed"))
+
+
+@pytest.mark.skipif(not _slurm_node_up(), reason="no Slurm node here: .ci/run starts a "
+                    "one-node cluster (.ci/slurm-up.sh) before the suite")
+def test_slurm_executor_on_a_real_one_node_cluster(tmp_path):
+    """sbatch, the scheduler and a Slurm job step: a killed job is retried, the grid
+    completes, a rerun skips everything."""
+    pytest.importorskip("submitit", reason="submitit is in the slurm extra")
+    path = experiment(tmp_path, n=64, epochs=1, extra="slurm: {cpus: 1, mem_gb: 2, "
+                                                       "time_min: 10, poll_s: 0.5}")
+    watcher = kill_first_attempts(tmp_path)
+    proc = spp_lab("run", str(path), "--executor", "slurm", cwd=tmp_path, timeout=600)
+    watcher.join(timeout=5)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = runs(tmp_path)
+    assert len(status) == 4 and all(s["state"] == "done" for s in status.values())
+    assert sorted(s["attempts"] for s in status.values()) == [1, 1, 1, 2]
+    assert list((tmp_path / "results/g/slurm").glob("*/*_submission.sh"))  # sbatch scripts
+    again = spp_lab("run", str(path), "--executor", "slurm", cwd=tmp_path)
+    assert again.returncode == 0 and "0 to run · 4 skipped" in again.stdout

@@ -54,8 +54,8 @@ class FreshScenes(Dataset):
     epoch), so no scene is seen twice; epoch 0's are the fixed set's."""
 
     def __init__(self, n: int, seed: int, resize: int, crop: int, flip: bool, train_seed: int,
-                 scale: tuple[float, float]) -> None:
-        self.n, self.seed, self.resize, self.scale = n, seed, resize, scale
+                 scale: tuple[float, float], gap: tuple[float, float]) -> None:
+        self.n, self.seed, self.resize, self.scale, self.gap = n, seed, resize, scale, gap
         self.crop, self.flip, self.train_seed = crop, flip, train_seed
         self.epoch, self._drawn = 0, None
 
@@ -64,7 +64,8 @@ class FreshScenes(Dataset):
 
     def _images(self) -> TensorImages:
         if self._drawn is None or self._drawn[0] != self.epoch:
-            sc = make_scenes(self.n, self.seed, "train", epoch=self.epoch, scale=self.scale)
+            sc = make_scenes(self.n, self.seed, "train", epoch=self.epoch, scale=self.scale,
+                             gap=self.gap)
             ds = TensorImages(render(sc, self.resize), sc.labels.tolist(), self.crop,
                               self.flip, self.train_seed)
             self._drawn = (self.epoch, ds)
@@ -80,12 +81,12 @@ def shapes_splits(c, resize: int, train_seed: int) -> tuple[Dataset, Dataset, Da
     """The embedded ``shapes`` data of DataConfig ``c``: train crops of ``resize``-px scenes
     (new ones every epoch with ``resample``); val and test (``None`` when ``num_test`` is 0)
     in the ``eval_mode`` view."""
-    scale = tuple(c.scale)
+    scale, gap = tuple(c.scale), tuple(c.gap)
     if c.resample:
         train_ds: Dataset = FreshScenes(c.num_train, c.seed, resize, c.image_size, c.flip,
-                                        train_seed, scale)
+                                        train_seed, scale, gap)
     else:
-        train = make_scenes(c.num_train, c.seed, "train", scale=scale)
+        train = make_scenes(c.num_train, c.seed, "train", scale=scale, gap=gap)
         train_ds = TensorImages(render(train, resize), train.labels.tolist(), c.image_size,
                                 c.flip, train_seed)
     view = "full" if c.eval_mode == "full" else c.image_size
@@ -98,7 +99,7 @@ def shapes_view(c, split: str, view: str | int) -> TensorImages:
     side ``image_size``; a size ``s``, the centre ``s×s`` crop of the scene rendered at
     shorter side ``s·8/7`` (the training view, at another scale)."""
     n = c.num_test if split == "test" else c.num_val
-    scenes = make_scenes(n, c.seed, split, scale=tuple(c.scale))
+    scenes = make_scenes(n, c.seed, split, scale=tuple(c.scale), gap=tuple(c.gap))
     if view == "full":
         imgs = render(scenes, c.image_size)
     else:

@@ -52,10 +52,12 @@ class Scenes:
 
 
 def make_scenes(n: int, seed: int = 0, split: str = "train", *, epoch: int = 0,
-                scale: tuple[float, float] = (0.11, 0.24)) -> Scenes:
+                scale: tuple[float, float] = (0.11, 0.24),
+                gap: tuple[float, float] = (2.2, 2.8)) -> Scenes:
     """Draw ``n`` scenes, deterministic per ``(seed, split, epoch)``; the pair's radius is
-    uniform in ``scale`` (fractions of the shorter side). ``epoch`` > 0 draws a new set of
-    training scenes for that epoch (``data.resample``)."""
+    uniform in ``scale`` (fractions of the shorter side), the distance between the pair's
+    centres uniform in ``gap`` (radii). ``epoch`` > 0 draws a new set of training scenes
+    for that epoch (``data.resample``)."""
     g = torch.Generator().manual_seed(seed * 7919 + _SPLIT_OFFSET[split] + epoch * 7_000_003)
     u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
     labels = torch.randint(len(CLASSES), (n,), generator=g)
@@ -63,10 +65,10 @@ def make_scenes(n: int, seed: int = 0, split: str = "train", *, epoch: int = 0,
     aspect = torch.tensor(ASPECTS)[torch.randint(len(ASPECTS), (n,), generator=g)]
     half_w, half_h = 0.5 * aspect.clamp(min=1), 0.5 / aspect.clamp(max=1)
 
-    # The pair: radius in `scale` (default 11-24% of the shorter side), 2.2-2.8 radii apart
-    # along the layout axis.
+    # The pair: radius in `scale` (default 11-24% of the shorter side), `gap` (default
+    # 2.2-2.8) radii apart along the layout axis.
     r = scale[0] + (scale[1] - scale[0]) * u(n)
-    gap = r * (2.2 + 0.6 * u(n))
+    gap = r * (gap[0] + (gap[1] - gap[0]) * u(n))
     along = torch.stack([1 - stacked, stacked], 1).float()
     across = 1 - along
     room = torch.stack([half_w, half_h], 1) - r[:, None] - along * gap[:, None] / 2
