@@ -183,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"spp-lab: error: {err}", file=sys.stderr)
         return err.code
+    except BrokenPipeError:  # e.g. `spp-lab ls FILE | head`
+        sys.stderr.close()
+        return 0
     except OSError as err:
         from spp_lab.runfolder import DISK_ERRORS
 
@@ -195,9 +198,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("spp-lab: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `spp-lab ls FILE | head`
-        sys.stderr.close()
-        return 0
 
 
 if __name__ == "__main__":

@@ -167,3 +167,13 @@ def test_a_ray_address_with_no_cluster_is_one_message(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--address 127.0.0.1:9: no Ray cluster reachable there" in proc.stderr
     assert "Traceback" not in proc.stderr and time.perf_counter() - t0 < 90
+
+
+def test_ls_into_a_closed_pipe_is_quiet(tmp_path):
+    import subprocess
+
+    from tests.conftest import BIN, ROOT
+
+    proc = subprocess.run(f"{BIN / 'spp-lab'} ls {ROOT / 'experiments.yaml'} | head -1",
+                          shell=True, capture_output=True, text=True)
+    assert proc.stdout.startswith("table2-mini") and "Traceback" not in proc.stderr
