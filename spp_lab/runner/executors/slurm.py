@@ -85,6 +85,21 @@ class SlurmExecutor:
         ex.update_parameters(**params)
         return ex
 
+    def _ended(self, sjob: Any, gone: dict[Any, int]) -> bool:
+        """Finished: a result file, or Slurm's word, or (on a cluster without accounting,
+        where submitit cannot tell a failed job) the job missing from squeue twice in a row."""
+        if sjob.done():
+            return True
+        if self.settings.get("cluster", "slurm") != "slurm":
+            return False
+        import subprocess
+
+        q = subprocess.run(["squeue", "-h", "-j", str(sjob.job_id), "-o", "%T"],
+                           capture_output=True, text=True)
+        missing = (q.returncode == 0 and not q.stdout.strip()) or "Invalid job id" in q.stderr
+        gone[sjob] = gone.get(sjob, 0) + 1 if missing else 0
+        return gone[sjob] >= 2
+
     def run(self, jobs: list[Any]) -> Outcome:
         ex, out, pending = self._executor(), Outcome(), {}
         self.progress.start(jobs)
@@ -99,15 +114,18 @@ class SlurmExecutor:
         try:
             for job in jobs:
                 submit(job, 1)
+            gone: dict[Any, int] = {}
             while pending:
                 time.sleep(self.poll_s)
                 self.progress.refresh()
-                for sjob in [j for j in pending if j.done()]:
+                for sjob in [j for j in pending if self._ended(j, gone)]:
                     job, attempt = pending.pop(sjob)
-                    try:
-                        code = int(sjob.result())
-                    except Exception:  # noqa: BLE001  (a lost node, a time limit, a kill)
-                        code = EXIT_FAILED
+                    code = EXIT_FAILED  # no result: a lost node, a time limit, a kill
+                    if sjob.paths.result_pickle.exists():
+                        try:
+                            code = int(sjob.result())
+                        except Exception:  # noqa: BLE001  (the job raised)
+                            code = EXIT_FAILED
                     if settle(code, job, attempt, self.retries, out, self.progress):
                         submit(job, attempt + 1)
         finally:
