@@ -48,5 +48,6 @@ clean-venv:
 # Copy generated reports into docs/results/ (committed; results/ itself is git-ignored).
 publish:
 	@for d in results/*/report; do n=$$(basename $$(dirname $$d)); \
-	  mkdir -p docs/results/$$n && cp $$d/*.md $$d/*.png $$d/*.csv docs/results/$$n/ 2>/dev/null; \
+	  mkdir -p docs/results/$$n && cp $$d/*.md $$d/*.png $$d/*.csv $$d/*.tex $$d/*.html \
+	    docs/results/$$n/ 2>/dev/null; \
 	  echo "docs/results/$$n"; done
