@@ -102,3 +102,16 @@ def test_train_prints_a_line_per_epoch_and_help_lists_choices(tmp_path):
     assert "One of: max, avg, avgmax, catavgmax" in help_text
     assert "One of: sgd, adamw" in help_text and "One of: auto, 32-true, 16-mixed" in help_text
     assert "train.sizes" in help_text and "Default: []" in help_text and "[[]]" not in help_text
+
+
+def test_make_publish_copies_every_table_format(tmp_path):
+    report = tmp_path / "results" / "x" / "report"
+    report.mkdir(parents=True)
+    names = ["report.md", "table_a.md", "table_a.tex", "table_a.html", "table_a.csv",
+             "gains.png"]
+    for name in names:
+        (report / name).write_text(name)
+    proc = subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), "publish"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "docs/results/x").iterdir()) == sorted(names)
