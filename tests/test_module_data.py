@@ -162,3 +162,85 @@ def test_weight_average_is_evaluated_and_the_live_weights_train_on():
     again = WeightAverage(0.5)
     again.load_state_dict(ema.state_dict())  # travels in the checkpoint
     assert again.steps == 2 and torch.allclose(again.avg[0], ema.avg[0])
+
+
+def test_shapes_scale_layout_and_fresh_scenes_per_epoch():
+    from spp_lab.data.shapes import LAYOUTS, SHAPES
+
+    sc = make_scenes(2000, seed=5, scale=(0.05, 0.3), gap=(3.0, 4.0))
+    r = sc.radius[:, -2:]  # the pair (the clutter slots come first)
+    assert r.min() >= 0.05 * 0.9 and r.max() <= 0.3 * 1.1  # jittered ±10% per copy
+    assert (r.mean(1) < 0.1).any() and (r.mean(1) > 0.25).any()  # the range is used
+    # The class depends on where the parts are: side by side apart in x, stacked in y.
+    d = (sc.pos[:, -1] - sc.pos[:, -2]).abs()
+    stacked = sc.labels // len(SHAPES) == LAYOUTS.index("stacked")
+    assert (d[stacked, 1] > d[stacked, 0]).all() and (d[~stacked, 0] > d[~stacked, 1]).all()
+    gap = d.max(1).values / sc.radius[:, -2:].mean(1)
+    assert gap.min() > 3.0 * 0.85 and gap.max() < 4.0 * 1.15
+    # data.resample: epoch 0 is the fixed set, each later epoch a new draw, fixed per seed.
+    assert torch.equal(make_scenes(50, 3).pos, make_scenes(50, 3, epoch=0).pos)
+    assert not torch.equal(make_scenes(50, 3).pos, make_scenes(50, 3, epoch=1).pos)
+    assert torch.equal(make_scenes(50, 3, epoch=2).pos, make_scenes(50, 3, epoch=2).pos)
+
+
+def test_fresh_training_scenes_and_test_views_through_the_data_module():
+    dm = SPPDataModule(DataConfig(image_size=32, num_train=64, num_val=16, num_test=24,
+                                  batch_size=8, resample=True, test_views=["full", 48]))
+    dm.setup()
+    first = torch.stack([dm.train_ds[i][0] for i in range(4)])
+    dm.set_epoch(1)
+    assert not torch.equal(first, torch.stack([dm.train_ds[i][0] for i in range(4)]))
+    dm.set_epoch(0)
+    assert torch.equal(first, torch.stack([dm.train_ds[i][0] for i in range(4)]))
+    sides = {tuple(x.shape[-2:]) for x, _ in dm.test_view_loader("full")}
+    assert {(32, 43), (32, 32), (43, 32)} >= sides and len(sides) > 1
+    assert {tuple(x.shape[-2:]) for x, _ in dm.test_view_loader(48)} == {(48, 48)}
+    assert dm.counts == {"train": 64, "val": 16, "test": 24}
+
+
+@pytest.fixture(scope="module")
+def sorted_folder(tmp_path_factory) -> Path:
+    """train/ and val/ sorted by class (as on disk), and a test/ folder missing a class."""
+    root = tmp_path_factory.mktemp("sorted")
+    for split, n in (("train", 6), ("val", 4), ("test", 2)):
+        for k, cls in enumerate(["a", "b", "c", "d"]):
+            if split == "test" and cls == "b":
+                continue
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (40, 40), (60 * k, 20 * i, 0)).save(
+                    root / split / cls / f"{i}.png")
+    return root
+
+
+def test_image_folder_test_split_counts_and_shuffled_validation(sorted_folder):
+    dm = SPPDataModule(DataConfig(name="imagefolder", root=str(sorted_folder),
+                                  image_size=32, batch_size=4))
+    assert dm.counts == {"train": 24, "val": 16, "test": 6}
+    assert dm.classes == ["a", "b", "c", "d"]
+    test_labels = sorted(dm.test_ds.labels)
+    assert test_labels == [0, 0, 2, 2, 3, 3]  # keyed by class name: 'b' is missing
+    first = dm.val_ds.labels[:4]
+    assert len(set(first)) > 1  # a capped evaluation sees several classes, not class 'a'
+    again = SPPDataModule(DataConfig(name="imagefolder", root=str(sorted_folder),
+                                     image_size=32, batch_size=4))
+    again.setup()
+    assert again.val_ds.labels == dm.val_ds.labels  # fixed order, seeded
+
+
+def test_stratified_test_fraction_without_a_test_folder(image_folder):
+    from spp_lab.data.datasets import stratified_split
+
+    dm = SPPDataModule(DataConfig(name="imagefolder", root=str(image_folder), image_size=32,
+                                  val_fraction=0.34, test_fraction=0.25))
+    counts = dm.counts
+    assert counts["test"] > 0 and sum(counts.values()) == 18
+    held = sorted(dm.test_ds.labels)
+    assert set(held) == {0, 1, 2}  # every class held out in proportion
+    labels = [0] * 10 + [1] * 4 + [2] * 1
+    keep, out = stratified_split(labels, 0.3, seed=0)
+    assert sorted(keep + out) == list(range(15)) and not set(keep) & set(out)
+    assert [labels[i] for i in out].count(0) == 3 and [labels[i] for i in out].count(1) == 1
+    assert 14 in keep  # a class of one image stays in training
+    assert stratified_split(labels, 0.3, seed=0) == (keep, out)
+    assert stratified_split(labels, 0.3, seed=1) != (keep, out)
