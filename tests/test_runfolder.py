@@ -261,3 +261,15 @@ def test_views_give_their_sides():
     assert eval_sides(shapes) == [30, 40]  # 4:3 scenes: 30 short side, 40 long
     assert view_sides(shapes, 48) == [48]
     assert eval_sides(RunConfig().data) == [64]
+
+
+def test_runs_table_records_the_real_split_sizes(tmp_path):
+    from spp_lab.report.collect import collect
+
+    folder = ExperimentFolder(tmp_path / "x")
+    run = done_run(folder.runs_dir, "r1")
+    run.config.write_text("data: {name: imagefolder, num_train: 4000, num_val: 1000}\n")
+    write_json(run.metrics_file, METRICS | {"data": {"train": 57, "val": 9, "test": 11}})
+    row = collect(folder.path).iloc[0]
+    assert (row["data.num_train"], row["data.num_val"], row["data.num_test"]) == (57, 9, 11)
+    assert row["data.name"] == "imagefolder" and row["test_top1_err"] == 41.0
