@@ -232,6 +232,8 @@ def test_report_numbers_flags_and_determinism(fake_experiment):
     assert "| zf5 | 39.50 ± 1.24 | 38.50 ± 1.24 (−1.00 ± 0.00) | **37.50 ± 1.24 (−2.00 ± " \
            "0.00)** |" in text
     assert text.index("| zf5 |") < text.index("| overfeat5 |")
+    # The paper's reading: multi-size on top of SPP, paired by seed (exactly −1 here).
+    assert "| zf5 | SPP multi-size − SPP single-size | -1.00 ± 0.00 | 3 | lower |" in text
     assert "| zf5 | SPP single-size | 0.00 | 2 |" in text  # exact paired changes: 2 seeds
     assert "Beside the paper" in text and "| zf5 | SPP single-size | -1.00 ± 0.00 | -1.01 |" \
         in text

@@ -53,8 +53,8 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
     baseline = rep.baseline or conditions[0]
     tidy, table_md = sections.tables(done, rep.rows, rep.metric, conditions, baseline, out,
                                      rep.ci)
-    md += table_md + sections.cost(done, rep.rows, out) + sections.gains_chart(
-        tidy, rep.rows, out)
+    md += table_md + sections.steps(done, rep.rows, rep.metric, conditions, out, rep.ci)
+    md += sections.cost(done, rep.rows, out) + sections.gains_chart(tidy, rep.rows, out)
     if mirrors_paper(conditions, rep.rows, baseline):
         md += sections.beside_paper(tidy, rep.metric, out)
     if paper:

@@ -64,6 +64,36 @@ def seeds_needed(tidy: pd.DataFrame, rows: str) -> list[str]:
             markdown_table([rows, "condition", "paired std", "seeds for ±1 point"], body), ""]
 
 
+def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
+          out: Path, ci: str = "t") -> list[str]:
+    """Each condition against the one before it, paired by seed (the paper's reading of
+    Table 2: does multi-size training add a gain on top of SPP?), with a verdict per step."""
+    from spp_lab.report.stats import paired_deltas
+
+    present = [c for c in conditions if (done["condition"] == c).any()]
+    if len(present) < 3:
+        return []
+    body, parts = [], []
+    for prev, cond in zip(present[1:], present[2:]):
+        pair = done[done["condition"].isin([prev, cond])]
+        d = paired_deltas(pair, rows, metric, prev, ci)
+        for _, r in d.iterrows():
+            lo, hi = r["mean"] - r["ci95"], r["mean"] + r["ci95"]
+            verdict = ("n=1, no CI" if r["n"] < 2 else "lower" if hi < 0 else
+                       "higher" if lo > 0 else "no difference resolved")
+            body.append([r[rows], f"{cond} − {prev}", f"{r['mean']:+.2f}"
+                         + ("" if r["n"] < 2 else f" ± {r['ci95']:.2f}"), int(r["n"]),
+                         verdict])
+            parts.append({**r.to_dict(), "step": f"{cond} − {prev}"})
+    if not parts:
+        return []
+    pd.DataFrame(parts).round(4).to_csv(out / "steps.csv", index=False)
+    return ["## Step by step: each condition against the one before it", "",
+            f"The change of {title(metric)} from each condition to the next, paired by seed "
+            "(negative: lower). 'lower' or 'higher' where the 95% CI excludes 0.", "",
+            markdown_table([rows, "step", "change", "pairs", f"{title(metric)}"], body), ""]
+
+
 def gains_chart(tidy: pd.DataFrame, rows: str, out: Path) -> list[str]:
     """The gains chart, and the numbers it draws beside it (``additive_gains.csv``)."""
     gains_data(tidy, rows).round(4).to_csv(out / "additive_gains.csv", index=False)
