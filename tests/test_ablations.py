@@ -54,3 +54,13 @@ def test_full_scale_recipe_smoke_runs(image_tree, tmp_path, name, jobs):
     assert len(statuses) == jobs and all(s["state"] == "done" for s in statuses)
     assert (exp_dir / "report" / "report.md").exists()
     assert not list(exp_dir.glob("runs/*/checkpoints/*.ckpt"))  # smoke runs keep no weights
+
+
+def test_the_gpu_study_runs_with_smoke(tmp_path):
+    """ablations/table2_gpu.yaml, cut to one job per cell (seed 0) and 2 batches a job."""
+    proc = spp_lab("run", str(ROOT / "ablations" / "table2_gpu.yaml"), "--smoke",
+                   "--only", "seed=0", "--set", f"output_dir={tmp_path}", cwd=tmp_path,
+                   timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    statuses = [json.loads(p.read_text()) for p in tmp_path.glob("*/runs/*/status.json")]
+    assert len(statuses) == 12 and all(s["state"] == "done" for s in statuses)
