@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/spp-lab run $(EXP)
 
+# Two pytest processes (most tests wait on imports and subprocesses), then the tests that
+# assert a wall time, alone. Under 10 minutes on 2 cores.
 test: $(STAMP)
 	$(BIN)/ruff check spp_lab tests benchmarks
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 -m "not serial" tests
+	$(BIN)/python -m pytest -q -m serial tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check spp_lab tests benchmarks

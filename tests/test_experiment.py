@@ -127,6 +127,7 @@ def test_python_tags_are_not_evaluated(tmp_path):
         load_experiment(path)
 
 
+@pytest.mark.serial
 def test_ls_is_fast_json_and_exit_2_on_errors(tmp_path):
     path = write(tmp_path, GOOD)
     t0 = time.perf_counter()

@@ -64,6 +64,7 @@ def wait_for(pred, timeout=120.0) -> bool:
 
 # -- resume --------------------------------------------------------------------------------
 
+@pytest.mark.serial
 def test_fault_drill_sigkill_after_epoch_2_of_6_resumes_at_epoch_3(tmp_path):
     """The runner is SIGKILLed after epoch 2 of 6; the rerun resumes at epoch 3 with the
     first two history rows byte-identical (their wall times included), trains only the
@@ -100,30 +101,6 @@ def test_fault_drill_sigkill_after_epoch_2_of_6_resumes_at_epoch_3(tmp_path):
     assert numbers(run) == numbers(ref)
 
 
-def test_a_planted_pickle_in_a_checkpoint_never_runs(tmp_path):
-    """A results folder someone hands you: its interrupted run's last.ckpt is a pickle
-    whose loading would run a command. It is set aside; the job trains from scratch."""
-    path = experiment(tmp_path, n=64)
-    assert spp_lab("run", str(path), cwd=tmp_path).returncode == 0
-    (run,) = run_folders(tmp_path / "results")
-    marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    (run / "checkpoints" / "last.ckpt").write_bytes(pickle.dumps({"epoch": Payload()}))
-    (run / "metrics.json").unlink()
-    status = json.loads((run / "status.json").read_text())
-    (run / "status.json").write_text(json.dumps(status | {"state": "interrupted"}))
-    again = spp_lab("run", str(path), cwd=tmp_path)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert not marker.exists()
-    assert (run / "checkpoints" / "last.ckpt.corrupt").exists()
-    assert "not a usable checkpoint" in (run / "log.txt").read_text()
-    assert json.loads((run / "status.json").read_text())["state"] == "done"
-
-
 # -- corrupt files ---------------------------------------------------------------------------
 
 DAMAGES = [  # (file, new content, what ls and run say about it)
@@ -141,7 +118,7 @@ def finished(tmp_path_factory) -> tuple[Path, Path]:
     it."""
     tmp = tmp_path_factory.mktemp("finished")
     path = experiment(tmp, n=64, seeds=str(list(range(len(DAMAGES) + 1))))
-    proc = spp_lab("run", str(path), cwd=tmp)
+    proc = spp_lab("run", str(path), "--workers", "2", cwd=tmp)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return tmp, path
 
@@ -184,16 +161,33 @@ def test_corrupt_files_are_named_never_trusted_and_their_jobs_rerun(finished, tm
     assert (good / "metrics.json").read_text() == good_metrics  # the other run untouched
 
 
-def test_a_truncated_checkpoint_is_set_aside_and_the_job_starts_over(finished, tmp_path):
-    path, (run, *_) = copy_of(finished, tmp_path)
-    ckpt = run / "checkpoints" / "last.ckpt"
+def test_an_unusable_checkpoint_is_set_aside_and_never_runs(finished, tmp_path):
+    """A results folder someone hands you: one interrupted run's last.ckpt is truncated,
+    another's is a pickle whose loading would run a command. Both are set aside as
+    `last.ckpt.corrupt` and their jobs train from scratch; the command never runs."""
+    path, (truncated, planted, *_) = copy_of(finished, tmp_path)
+    ckpt = truncated / "checkpoints" / "last.ckpt"
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
-    (run / "metrics.json").unlink()
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (planted / "checkpoints" / "last.ckpt").write_bytes(pickle.dumps({"epoch": Payload()}))
+    for run in (truncated, planted):
+        (run / "metrics.json").unlink()
+        status = json.loads((run / "status.json").read_text())
+        (run / "status.json").write_text(json.dumps(status | {"state": "interrupted"}))
     again = spp_lab("run", str(path), cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "not a usable checkpoint" in (run / "log.txt").read_text()
-    assert len(history(run)) == 3 and json.loads((run / "status.json").read_text())[
-        "state"] == "done"
+    assert not marker.exists()
+    for run in (truncated, planted):
+        assert (run / "checkpoints" / "last.ckpt.corrupt").exists()
+        assert "not a usable checkpoint" in (run / "log.txt").read_text()
+        assert len(history(run)) == 3  # header + 2 epochs from scratch, not appended
+        assert json.loads((run / "status.json").read_text())["state"] == "done"
+    assert "2 done" in again.stdout
 
 
 # -- divergence --------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ def kill_first_attempts(tmp_path: Path, name: str = "g", count: int = 1) -> thre
                         rid not in killed and (root / rid / "first_step.json").exists():
                     os.kill(st["pid"], signal.SIGKILL)
                     killed.add(rid)
+                    if len(killed) == count:  # two jobs can start together: kill count only
+                        break
             time.sleep(0.05)
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -100,14 +102,15 @@ def test_a_job_that_fails_every_attempt_is_marked_failed_with_its_reason(tmp_pat
     watcher = kill_first_attempts(tmp_path, count=1)
     text = path.read_text().replace("retries: 1", "retries: 0")
     path.write_text(text)
-    proc = spp_lab("run", str(path), "--workers", "2", cwd=tmp_path)
+    proc = spp_lab("run", str(path), "--workers", "2", "--only", "model.arch=zf5", cwd=tmp_path)
     watcher.join(timeout=5)
     assert proc.returncode == 1
-    assert "3 done, 1 failed" in proc.stdout
+    assert "1 done, 1 failed" in proc.stdout
     failed = [s for s in runs(tmp_path).values() if s["state"] == "failed"]
     assert len(failed) == 1 and "exited with code -9" in failed[0]["error"]
     assert "exited with code -9" in spp_lab("ls", str(path)).stdout  # the reason, in ls
-    again = spp_lab("run", str(path), "--retry-failed", cwd=tmp_path)
+    again = spp_lab("run", str(path), "--retry-failed", "--only", "model.arch=zf5",
+                    cwd=tmp_path)
     assert again.returncode == 0 and "1 to run" in again.stdout
 
 
@@ -126,7 +129,7 @@ def _history_epochs(tmp_path: Path, rid: str, name="g") -> list[int]:
 
 
 def test_sigkill_mid_grid_then_rerun_completes_with_results_kept_once(tmp_path):
-    path = experiment(tmp_path, n=256, epochs=3, seeds="[0, 1]")
+    path = experiment(tmp_path, n=256, epochs=3)
     proc = subprocess.Popen([str(BIN / "spp-lab"), "run", str(path), "--workers", "2"],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert _wait_for(lambda: (tmp_path / "results/g/runs").exists() and any(
@@ -141,7 +144,7 @@ def test_sigkill_mid_grid_then_rerun_completes_with_results_kept_once(tmp_path):
     again = spp_lab("run", str(path), "--workers", "2", cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     final = runs(tmp_path)
-    assert len(final) == 8 and all(s["state"] == "done" for s in final.values())
+    assert len(final) == 4 and all(s["state"] == "done" for s in final.values())
     for rid, text in before.items():  # finished results untouched
         assert (tmp_path / "results/g/runs" / rid / "metrics.json").read_text() == text
     for rid in final:  # each epoch recorded exactly once
@@ -153,7 +156,8 @@ def test_sigterm_marks_running_jobs_interrupted_and_they_resume(tmp_path):
     proc = subprocess.Popen([str(BIN / "spp-lab"), "run", str(path), "--workers", "2"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
-    first = lambda: [p for p in (tmp_path / "results/g/runs").glob("*/history.csv")]  # noqa
+    first = lambda: [p for p in (tmp_path / "results/g/runs").glob("*/history.csv")  # noqa
+                     if len(p.read_text().splitlines()) > 1]  # header + an epoch's row
     assert _wait_for(lambda: (tmp_path / "results/g/runs").exists() and first())
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
@@ -162,7 +166,10 @@ def test_sigterm_marks_running_jobs_interrupted_and_they_resume(tmp_path):
     assert "interrupted" in {s["state"] for s in status.values()}
     assert "running" not in {s["state"] for s in status.values()}
     resumed = [rid for rid, s in status.items() if s["state"] == "interrupted"]
-    kept = {rid: _history_epochs(tmp_path, rid) for rid in resumed}
+    # A job stopped before its first epoch ended has no history yet: nothing to keep.
+    kept = {rid: _history_epochs(tmp_path, rid) if (tmp_path / "results/g/runs" / rid /
+            "history.csv").exists() else [] for rid in resumed}
+    assert any(kept.values())  # at least one job had finished epochs to keep
     again = spp_lab("run", str(path), "--workers", "2", cwd=tmp_path)
     assert again.returncode == 0
     for rid in resumed:
@@ -173,14 +180,14 @@ def test_sigterm_marks_running_jobs_interrupted_and_they_resume(tmp_path):
 
 
 def test_two_runners_never_run_the_same_job_twice(tmp_path):
-    path = experiment(tmp_path, n=128, epochs=2, seeds="[0, 1]")
+    path = experiment(tmp_path, n=128, epochs=2)
     cmd = [str(BIN / "spp-lab"), "run", str(path), "--workers", "1"]
     a = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     b = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     out_a, out_b = a.communicate(timeout=300)[0], b.communicate(timeout=300)[0]
     assert a.returncode == 0 and b.returncode == 0, out_a + out_b
     status = runs(tmp_path)
-    assert len(status) == 8 and all(s["state"] == "done" for s in status.values())
+    assert len(status) == 4 and all(s["state"] == "done" for s in status.values())
     assert all(s["attempts"] == 1 for s in status.values())
     for rid in status:
         log = (tmp_path / "results/g/runs" / rid / "log.txt").read_text()
@@ -201,6 +208,7 @@ def test_each_job_sees_only_its_own_gpu(tmp_path):
             assert d1 != d2
 
 
+@pytest.mark.serial
 def test_job_start_is_warm(tmp_path):
     path = experiment(tmp_path, n=64, epochs=1)
     spp_lab("run", str(path), "--workers", "1", cwd=tmp_path)

@@ -63,7 +63,8 @@ def test_offline_runs_grouped_by_experiment_and_condition(tmp_path, wandb_env):
 
 def test_disabled_mode_writes_no_wandb_files(tmp_path, wandb_env):
     path = with_mode(experiment(tmp_path, n=64, epochs=1), "disabled")
-    assert spp_lab("run", str(path), env=wandb_env, cwd=tmp_path).returncode == 0
+    assert spp_lab("run", str(path), "--only", "model.arch=zf5,condition=SPP", env=wandb_env,
+                   cwd=tmp_path).returncode == 0
     assert (tmp_path / "results" / "g" / "runs").is_dir()
     made = [p for p in tmp_path.rglob("*") if p.name == "wandb" or "offline-run" in p.name]
     assert made == []
@@ -73,10 +74,11 @@ def test_wandb_failure_leaves_the_job_done(tmp_path, wandb_env):
     path = with_mode(experiment(tmp_path, n=64, epochs=1), "offline")
     (tmp_path / "results" / "g").mkdir(parents=True)
     (tmp_path / "results" / "g" / "wandb").write_text("a file where W&B wants a folder")
-    proc = spp_lab("run", str(path), env=wandb_env, cwd=tmp_path)
+    proc = spp_lab("run", str(path), "--workers", "2", "--only", "model.arch=zf5",
+                   env=wandb_env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     status = runs(tmp_path)
-    assert len(status) == 4 and all(s["state"] == "done" for s in status.values())
+    assert len(status) == 2 and all(s["state"] == "done" for s in status.values())
     for rid in status:
         run = tmp_path / "results" / "g" / "runs" / rid
         assert json.loads((run / "metrics.json").read_text())["final"]["val_top1_err"] >= 0
@@ -85,7 +87,8 @@ def test_wandb_failure_leaves_the_job_done(tmp_path, wandb_env):
 
 def test_resumed_job_continues_its_wandb_run(tmp_path, wandb_env):
     path = with_mode(experiment(tmp_path, n=512, epochs=4), "offline")
-    proc = subprocess.Popen([str(BIN / "spp-lab"), "run", str(path), "--workers", "2"],
+    zf5 = ["--only", "model.arch=zf5"]  # two jobs, one per worker
+    proc = subprocess.Popen([str(BIN / "spp-lab"), "run", str(path), "--workers", "2", *zf5],
                             cwd=tmp_path, env={**__import__("os").environ, **wandb_env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = tmp_path / "results" / "g" / "runs"
@@ -95,7 +98,8 @@ def test_resumed_job_continues_its_wandb_run(tmp_path, wandb_env):
     proc.wait(timeout=60)
     interrupted = [rid for rid, s in runs(tmp_path).items() if s["state"] == "interrupted"]
     assert interrupted
-    assert spp_lab("run", str(path), env=wandb_env, cwd=tmp_path).returncode == 0
+    assert spp_lab("run", str(path), "--workers", "2", *zf5, env=wandb_env,
+                   cwd=tmp_path).returncode == 0
     dirs = offline_runs(tmp_path / "results" / "g")
     for rid in interrupted:
         mine = [d for d in dirs if d.name.endswith(f"-g-{rid}")]
