@@ -208,13 +208,14 @@ def test_each_job_sees_only_its_own_gpu(tmp_path):
             assert d1 != d2
 
 
-@pytest.mark.serial
 def test_job_start_is_warm(tmp_path):
     path = experiment(tmp_path, n=64, epochs=1)
-    spp_lab("run", str(path), "--workers", "1", cwd=tmp_path)
+    spp_lab("run", str(path), "--workers", "1", "--only", "model.arch=zf5", cwd=tmp_path)
     for rid, s in runs(tmp_path).items():
         first = json.loads((tmp_path / "results/g/runs" / rid / "first_step.json").read_text())
-        assert first["time"] - s["dispatched_at"] < 5.0  # cold start (import torch) is ~5 s
+        # A cold start (import torch and Lightning) takes 10 s here; a warm one under 1 s
+        # alone (make bench), a few seconds beside the other half of the suite.
+        assert first["time"] - s["dispatched_at"] < 5.0
 
 
 def test_ray_executor_on_a_local_instance_retries_a_lost_worker(tmp_path):
