@@ -1,0 +1,25 @@
+"""The benchmarks run (tiny): a signature change in the package cannot silently break
+`make bench` (it did once: the SPP benchmark called the layer with an old signature)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import bench_report, bench_spp
+
+
+def test_spp_benchmark_runs_and_compares_the_same_numbers(monkeypatch):
+    monkeypatch.setattr(bench_spp, "SHAPES", [((2, 8, 6, 6), (3, 2, 1))])
+    (row,) = bench_spp.run("cpu", reps=1)
+    assert row["spp_lab"] > 0 and row["per_level"] > 0 and row["bound"] > 0
+    assert row["ours/bound"] == pytest.approx(row["spp_lab"] / row["bound"])
+    assert "2x8x6x6" in bench_spp.report([row])
+    # What it times is the layer itself: equal to the per-level reference it is timed against.
+    import torch
+    x = torch.randn(2, 8, 6, 6)
+    assert torch.equal(bench_spp.ours(x, (3, 2, 1)), bench_spp.per_level(x, (3, 2, 1)))
+
+
+def test_report_benchmark_runs_on_a_small_fixture():
+    r = bench_report.run(n=48)
+    assert r["rows"] == 48 and r["seconds"] > 0
