@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,16 @@ def spp_lab(*args: str, cwd: Path | None = None, timeout: int = 300,
     """Run the real console script in a subprocess."""
     return subprocess.run([str(BIN / "spp-lab"), *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def wait_for(pred, timeout: float = 120.0) -> bool:
+    """Poll ``pred`` every 50 ms until it holds (True) or ``timeout`` seconds pass (False)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @pytest.fixture(scope="session")

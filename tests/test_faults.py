@@ -11,12 +11,11 @@ import shutil
 import signal
 import subprocess
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, spp_lab
+from tests.conftest import BIN, spp_lab, wait_for
 
 FAULTS = """
 name: f
@@ -51,15 +50,6 @@ def run_folders(out: Path, name="f") -> list[Path]:
 
 def history(run: Path) -> list[str]:
     return (run / "history.csv").read_text().splitlines()
-
-
-def wait_for(pred, timeout=120.0) -> bool:
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # -- resume --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, spp_lab
+from tests.conftest import BIN, spp_lab, wait_for
 
 EXP = """
 name: {name}
@@ -114,15 +114,6 @@ def test_a_job_that_fails_every_attempt_is_marked_failed_with_its_reason(tmp_pat
     assert again.returncode == 0 and "1 to run" in again.stdout
 
 
-def _wait_for(pred, timeout=120.0):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _history_epochs(tmp_path: Path, rid: str, name="g") -> list[int]:
     with open(tmp_path / "results" / name / "runs" / rid / "history.csv") as f:
         return [int(r["epoch"]) for r in csv.DictReader(f)]
@@ -132,7 +123,7 @@ def test_sigkill_mid_grid_then_rerun_completes_with_results_kept_once(tmp_path):
     path = experiment(tmp_path, n=256, epochs=3)
     proc = subprocess.Popen([str(BIN / "spp-lab"), "run", str(path), "--workers", "2"],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert _wait_for(lambda: (tmp_path / "results/g/runs").exists() and any(
+    assert wait_for(lambda: (tmp_path / "results/g/runs").exists() and any(
         s["state"] == "done" for s in runs(tmp_path).values()))
     before = {rid: (tmp_path / "results/g/runs" / rid / "metrics.json").read_text()
               for rid, s in runs(tmp_path).items() if s["state"] == "done"}
@@ -158,7 +149,7 @@ def test_sigterm_marks_running_jobs_interrupted_and_they_resume(tmp_path):
                             text=True)
     first = lambda: [p for p in (tmp_path / "results/g/runs").glob("*/history.csv")  # noqa
                      if len(p.read_text().splitlines()) > 1]  # header + an epoch's row
-    assert _wait_for(lambda: (tmp_path / "results/g/runs").exists() and first())
+    assert wait_for(lambda: (tmp_path / "results/g/runs").exists() and first())
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
@@ -218,6 +209,16 @@ def test_job_start_is_warm(tmp_path):
         assert first["time"] - s["dispatched_at"] < 5.0
 
 
+def _retried_once_then_done(tmp_path: Path, proc: subprocess.CompletedProcess) -> dict:
+    """The grid of 4 jobs ended well, one job after a retry; its status files."""
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failed, retry 1/1" in proc.stdout
+    status = runs(tmp_path)
+    assert len(status) == 4 and all(s["state"] == "done" for s in status.values())
+    assert sorted(s["attempts"] for s in status.values()) == [1, 1, 1, 2]
+    return status
+
+
 def test_ray_executor_on_a_local_instance_retries_a_lost_worker(tmp_path):
     pytest.importorskip("ray", reason="Ray is in the ray extra")
     path = experiment(tmp_path, n=64, epochs=1)
@@ -225,11 +226,7 @@ def test_ray_executor_on_a_local_instance_retries_a_lost_worker(tmp_path):
     env = {"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"}
     proc = spp_lab("run", str(path), "--executor", "ray", cwd=tmp_path, env=env, timeout=600)
     watcher.join(timeout=5)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "failed, retry 1/1" in proc.stdout
-    status = runs(tmp_path)
-    assert len(status) == 4 and all(s["state"] == "done" for s in status.values())
-    assert sorted(s["attempts"] for s in status.values()) == [1, 1, 1, 2]
+    status = _retried_once_then_done(tmp_path, proc)
     assert all((tmp_path / "results/g/runs" / rid / "metrics.json").exists() for rid in status)
 
 
@@ -242,11 +239,7 @@ def test_slurm_executor_through_submitit_retries_and_resumes(tmp_path):
     proc = spp_lab("run", str(path), "--executor", "slurm", "--slurm", "cpus=1",
                    cwd=tmp_path, timeout=600)
     watcher.join(timeout=5)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "failed, retry 1/1" in proc.stdout
-    status = runs(tmp_path)
-    assert len(status) == 4 and all(s["state"] == "done" for s in status.values())
-    assert sorted(s["attempts"] for s in status.values()) == [1, 1, 1, 2]
+    _retried_once_then_done(tmp_path, proc)
     assert list((tmp_path / "results/g/slurm").glob("*/*_submitted.pkl"))
     again = spp_lab("run", str(path), "--executor", "slurm", cwd=tmp_path)
     assert again.returncode == 0 and "0 to run · 4 skipped" in again.stdout

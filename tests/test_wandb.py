@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import BIN, spp_lab
-from tests.test_runner import _wait_for, experiment, runs
+from tests.conftest import BIN, spp_lab, wait_for
+from tests.test_runner import experiment, runs
 
 KEY = "0123456789abcdef-not-a-real-key"
 
@@ -92,7 +92,7 @@ def test_resumed_job_continues_its_wandb_run(tmp_path, wandb_env):
                             cwd=tmp_path, env={**__import__("os").environ, **wandb_env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = tmp_path / "results" / "g" / "runs"
-    assert _wait_for(lambda: root.exists() and any(root.glob("*/history.csv")))
+    assert wait_for(lambda: root.exists() and any(root.glob("*/history.csv")))
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
