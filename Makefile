@@ -23,7 +23,7 @@ run: $(STAMP)
 # assert a wall time, alone. Under 10 minutes on 2 cores.
 test: $(STAMP)
 	$(BIN)/ruff check spp_lab tests benchmarks
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not serial" tests
+	$(BIN)/python -m pytest -q -n 2 -m "not serial" tests
 	$(BIN)/python -m pytest -q -m serial tests
 
 lint: $(STAMP)

@@ -86,7 +86,7 @@ def test_wandb_failure_leaves_the_job_done(tmp_path, wandb_env):
 
 
 def test_resumed_job_continues_its_wandb_run(tmp_path, wandb_env):
-    path = with_mode(experiment(tmp_path, n=512, epochs=4), "offline")
+    path = with_mode(experiment(tmp_path, n=256, epochs=4), "offline")
     zf5 = ["--only", "model.arch=zf5"]  # two jobs, one per worker
     proc = subprocess.Popen([str(BIN / "spp-lab"), "run", str(path), "--workers", "2", *zf5],
                             cwd=tmp_path, env={**__import__("os").environ, **wandb_env},
