@@ -19,12 +19,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/spp-lab run $(EXP)
 
-# Two pytest processes (most tests wait on imports and subprocesses), then the tests that
-# assert a wall time, alone. Under 10 minutes on 2 cores.
+# Two pytest processes (pytest-xdist): about 9 minutes on 2 cores. Tests that bound a
+# time bound CPU seconds, which the other process cannot inflate.
 test: $(STAMP)
 	$(BIN)/ruff check spp_lab tests benchmarks
-	$(BIN)/python -m pytest -q -n 2 -m "not serial" tests
-	$(BIN)/python -m pytest -q -m serial tests
+	$(BIN)/python -m pytest -q -n 2 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check spp_lab tests benchmarks

@@ -335,7 +335,7 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     """Train ``cfg`` into folder ``out`` (resuming from its checkpoint); returns (and
     writes) ``metrics.json``'s content. ``out.name`` is the run id; ``condition`` and
     ``wandb_extra`` label the W&B run."""
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     run = RunFolder(out)
     run.path.mkdir(parents=True, exist_ok=True)
     write_config(run.config, cfg)
@@ -369,6 +369,7 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
         raise RuntimeError("training finished without a validation epoch")
     test = _score_test(trainer, model, dm, cfg)
     metrics = summarize(history.rows, model, time.perf_counter() - t0)
+    metrics["cpu_time_s"] = time.process_time() - cpu0  # this process, all its threads
     metrics["data"] = dm.counts
     if test:
         metrics["test"] = test
