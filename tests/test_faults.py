@@ -24,7 +24,7 @@ base:
   model: {{stem: small, width: 0.125, batchnorm: true, fc_dim: 64, levels: [2, 1],
            dropout: 0.2}}
   data: {{image_size: 32, num_train: {n}, num_val: 64, batch_size: 32}}
-  train: {{epochs: {epochs}, optimizer: adamw, lr: {lr}}}
+  train: {{epochs: {epochs}, optimizer: adamw, lr: {lr}, threads: 1}}
 grid: {{model.arch: [zf5]}}
 conditions:
   SPP: {{model.head: spp}}
@@ -80,7 +80,8 @@ def test_fault_drill_sigkill_after_epoch_2_of_6_resumes_at_epoch_3(tmp_path):
     assert "resuming from" in resumed
     # The resumed attempt trained 4 epochs: its training time is about 4/6 of a full run's.
     # Timed in CPU seconds of the job process, which other load on the machine (the other
-    # half of the parallel suite) does not inflate the way it inflates wall time.
+    # half of the parallel suite) does not inflate the way it inflates wall time; one torch
+    # thread (the template), since idle OpenMP threads spin and count as CPU time under load.
     full = experiment(tmp_path, name="full", n=512, epochs=6, out=tmp_path / "full")
     assert spp_lab("run", str(full), cwd=tmp_path).returncode == 0
     (ref,) = run_folders(tmp_path / "full", "full")
