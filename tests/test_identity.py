@@ -134,3 +134,63 @@ def test_run_id_is_independent_of_key_order(k1, k2, rnd):
     except Exception:  # noqa: BLE001  (some pairs are not a valid config: nothing to hash)
         return
     assert rid(_shuffled(tree, rnd)) == expected
+
+
+# --- the run folder's files ---------------------------------------------------------------
+
+
+def test_run_dir_and_timestamps(tmp_path):
+    from spp_lab.runs import now, run_dir
+
+    cfg = resolve_auto(build_config({"output_dir": str(tmp_path), "experiment": "e"}), CPU)
+    assert run_dir(cfg) == tmp_path / "e" / "runs" / run_id(cfg)
+    assert run_dir(cfg, "abc") == tmp_path / "e" / "runs" / "abc"
+    assert now().endswith("+00:00") and len(now()) == 25  # UTC, to the second
+
+
+def test_json_files_are_sorted_indented_and_finite(tmp_path):
+    from spp_lab.runfolder import write_json
+
+    write_json(tmp_path / "a.json", {"b": 1, "a": [1, 2]})
+    assert (tmp_path / "a.json").read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
+    with pytest.raises(ValueError):
+        write_json(tmp_path / "nan.json", {"x": float("nan")})
+    assert not (tmp_path / "nan.json").exists()
+
+
+def test_locks_status_and_reset_on_fresh_and_corrupt_folders(tmp_path):
+    import os
+
+    from spp_lab.runfolder import JobLock, RunFolder
+
+    lock, old = JobLock(tmp_path / "a" / "b" / "run"), os.umask(0o022)
+    try:
+        assert lock.acquire()  # creates the missing folders
+    finally:
+        os.umask(old)
+    assert (lock.path.stat().st_mode & 0o777) == 0o644
+    lock.release()
+    assert lock.fd is None
+    lock.release()  # twice is harmless
+    run = RunFolder(tmp_path / "r")
+    run.path.mkdir()
+    run.status_file.write_text("garbage")
+    assert run.update_status(attempts=1) == {"state": "new", "attempts": 1}
+    run.reset()  # no checkpoints folder: nothing to remove, no error
+    assert not run.status_file.exists()
+
+
+def test_disk_problem_names_the_nearest_existing_folder(tmp_path, monkeypatch):
+    import os
+    from collections import namedtuple
+
+    from spp_lab.runfolder import disk_problem
+
+    fs = namedtuple("fs", "f_flag f_bavail f_frsize")
+    seen = []
+    monkeypatch.setattr(os, "statvfs", lambda p: seen.append(p) or fs(0, 3000, 4096))
+    assert disk_problem(tmp_path / "x" / "y") == f"{tmp_path}: No space left on device " \
+        "(12000 KiB free)"
+    assert seen == [tmp_path]
+    monkeypatch.setattr(os, "statvfs", lambda p: fs(os.ST_RDONLY, 0, 4096))
+    assert disk_problem(tmp_path) == f"{tmp_path}: Read-only file system"

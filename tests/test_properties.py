@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from spp_lab.layers import spatial_pyramid_pool
 from spp_lab.layers.bins import paper_valid_levels
 from spp_lab.layers.choices import POOL_TYPES
-from spp_lab.report.stats import paired_deltas
+from spp_lab.report.stats import additive_sentence, interaction, paired_deltas
 from spp_lab.schedule import SizeSchedule
 from tests.test_spp_layer import reference_spp
 
@@ -123,3 +124,57 @@ def test_schedules_exactly():
 
 # Pinned (torch's generator seeded by seed·100003 + epoch); the last epoch is the test size.
 RANDOM_SEED0 = [23, 26, 25, 22, 26, 21, 20, 32]
+
+
+# --- the 2×2 interaction, exact on a hand-made fixture ------------------------------------
+
+T1 = 12.706204736174698  # Student t, 0.975 quantile, 1 degree of freedom (scipy)
+
+
+def _two_by_two() -> pd.DataFrame:
+    """Two archs × spp (no, yes) × ms (single, multi) × 2 seeds; y[arch][seed] lists
+    (no·single, no·multi, yes·single, yes·multi)."""
+    y = {"a": {0: (10, 9, 8, 7), 1: (12, 10, 9, 8)}, "b": {0: (20, 20, 20, 20),
+                                                          1: (20, 21, 22, 25)}}
+    rows = [{"arch": a, "seed": s, "spp": spp, "ms": ms, "err": float(v[2 * i + j])}
+            for a, by_seed in y.items() for s, v in by_seed.items()
+            for i, spp in enumerate(("no", "yes")) for j, ms in enumerate(("single", "multi"))]
+    df = pd.DataFrame(rows)
+    df["ms"] = pd.Categorical(df["ms"], ["single", "multi"], ordered=True)  # not sorted order
+    return df
+
+
+def test_interaction_exact_per_row_in_effect_order():
+    got = interaction(_two_by_two(), "spp", "ms", "err", rows="arch")
+    spp, ms = "main spp (yes − no)", "main ms (multi − single)"
+    assert list(zip(got["arch"], got["effect"])) == [
+        ("a", spp), ("b", spp), ("a", ms), ("b", ms), ("a", "interaction"), ("b", "interaction")]
+    # By hand, per seed: a: spp −2, −2.5; ms −1, −1.5; interaction 0, 1.
+    #                    b: spp 0, 3; ms 0, 2; interaction 0, 2.
+    want = {("a", spp): (-2, -2.5), ("b", spp): (0, 3), ("a", ms): (-1, -1.5),
+            ("b", ms): (0, 2), ("a", "interaction"): (0, 1), ("b", "interaction"): (0, 2)}
+    for (arch, effect), (u, v) in want.items():
+        row = got[(got["arch"] == arch) & (got["effect"] == effect)].iloc[0]
+        sd = abs(u - v) / np.sqrt(2)
+        assert (row["mean"], row["n"]) == ((u + v) / 2, 2)
+        assert row["ci95"] == pytest.approx(T1 * sd / np.sqrt(2))
+    # A percentile bootstrap of two values spans them: half-width |u − v| / 2.
+    boot = interaction(_two_by_two(), "spp", "ms", "err", rows="arch", ci="bootstrap")
+    assert boot["ci95"].tolist() == pytest.approx([0.25, 1.5, 0.25, 1.0, 0.5, 1.0])
+
+
+def test_additive_sentence_at_the_edges_of_the_interval():
+    def say(mean, ci95, n=4):
+        return additive_sentence(pd.DataFrame({"effect": ["main x", "interaction"],
+                                               "mean": [9.0, mean], "ci95": [0.1, ci95],
+                                               "n": [n, n]}), "top-1 err")
+
+    assert say(1.0, 1.0) == ("The gains are additive within the uncertainty: the interaction "
+                             "is +1.00 ± 1.00 points of top-1 err (95% CI, n=4), which covers "
+                             "0.")
+    assert say(-1.0, 1.0).startswith("The gains are additive within the uncertainty: the "
+                                     "interaction is -1.00 ± 1.00")
+    assert say(1.5, 1.0) == ("The gains are not additive: the interaction is +1.50 ± 1.00 "
+                             "points of top-1 err (95% CI, n=4), which excludes 0.")
+    assert say(2.0, float("nan"), 1) == ("Additivity cannot be judged: the interaction needs "
+                                         "at least 2 seeds per cell.")

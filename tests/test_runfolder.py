@@ -150,6 +150,7 @@ class Seen(Progress):
         self.events: list[tuple[str, str | None]] = []
 
     def finish(self, job, what, reason=None):
+        assert job.run_id == "r1"  # the job that ended, always named
         self.events.append((what, reason))
 
 
@@ -158,12 +159,12 @@ def job(tmp_path, rid="r1") -> Job:
 
 
 def settled(tmp_path, code: int, attempt: int = 1, retries: int = 1, status=None,
-            stopping=False):
+            **stopping):
     j, out, prog = job(tmp_path), base.Outcome(), Seen()
     run = RunFolder(tmp_path / "e" / "runs" / j.run_id)
     if status:
         run.update_status(**status)
-    retry = base.settle(code, j, attempt, retries, out, prog, stopping=stopping)
+    retry = base.settle(code, j, attempt, retries, out, prog, **stopping)
     return retry, out, prog.events, run
 
 
@@ -171,20 +172,24 @@ def test_settle_every_exit_code(tmp_path):
     retry, out, ev, _ = settled(tmp_path / "a", base.EXIT_DONE)
     assert (retry, out.done, ev) == (False, ["r1"], [("done", None)])
     retry, out, ev, _ = settled(tmp_path / "b", base.EXIT_BUSY)
-    assert (retry, out.busy) == (False, ["r1"])
+    assert (retry, out.busy, ev) == (False, ["r1"], [("running elsewhere", None)])
     retry, out, ev, run = settled(tmp_path / "c", base.EXIT_INTERRUPTED,
                                   status={"state": "running"})
-    assert (retry, out.interrupted) == (False, ["r1"]) and run.status()["state"] == "interrupted"
+    assert (retry, out.interrupted, ev) == (False, ["r1"], [("interrupted", None)])
+    assert run.status()["state"] == "interrupted" and run.status()["ended"].endswith("+00:00")
     retry, out, ev, _ = settled(tmp_path / "d", base.EXIT_NO_SPACE)
     assert not retry and out.interrupted == ["r1"] and "No space left" in out.stopped
+    assert ev == [("interrupted", None)]
     # A process that died without a status: failed with its exit code, retried once.
     retry, out, ev, run = settled(tmp_path / "e", -9)
     assert retry and out.failed == [] and ev == [("failed, retry 1/1",
                                                   "job process exited with code -9")]
-    assert run.status()["state"] == "failed"
+    assert run.status()["state"] == "failed" and run.status()["ended"].endswith("+00:00")
+    assert run.status()["error"] == "job process exited with code -9"
     retry, out, ev, _ = settled(tmp_path / "f", base.EXIT_FAILED, attempt=2,
                                 status={"state": "failed", "error": "RuntimeError: x"})
     assert not retry and out.failed == ["r1"] and out.reasons == {"r1": "RuntimeError: x"}
+    assert ev == [("failed", "RuntimeError: x")]
     # No retry fixes a user error or a divergence.
     retry, out, ev, _ = settled(tmp_path / "g", base.EXIT_USER, retries=3,
                                 status={"state": "failed", "error": "data.root: missing"})
@@ -195,6 +200,26 @@ def test_settle_every_exit_code(tmp_path):
     retry, out, ev, _ = settled(tmp_path / "i", base.EXIT_FAILED, stopping=True,
                                 status={"state": "running"})
     assert not retry and out.interrupted == ["r1"]  # stopping: not a failure
+    assert ev == [("interrupted", None)]
+    retry, out, ev, _ = settled(tmp_path / "j", base.EXIT_FAILED)  # not stopping by default
+    assert retry and ev == [("failed, retry 1/1", "job process exited with code 1")]
+    (tmp_path / "k" / "e" / "runs" / "r1").mkdir(parents=True)
+    (tmp_path / "k" / "e" / "runs" / "r1" / "status.json").write_text("garbage")
+    retry, out, ev, run = settled(tmp_path / "k", base.EXIT_FAILED)  # a corrupt status is
+    assert out.reasons == {"r1": "job process exited with code 1"}  # not the job's error
+
+
+def test_an_interrupted_job_whose_lock_is_still_held_is_marked_interrupted(tmp_path):
+    run = RunFolder(tmp_path / "e" / "runs" / "r1")
+    run.update_status(state="running")
+    lock = JobLock(run.path)
+    assert lock.acquire()  # a live holder: state() says running, not a dead job
+    try:
+        assert run.state().state == "running"
+        retry, out, ev, run = settled(tmp_path, base.EXIT_INTERRUPTED)
+        assert run.status()["state"] == "interrupted" and ev == [("interrupted", None)]
+    finally:
+        lock.release()
 
 
 def test_next_attempt_counts_from_the_status(tmp_path):
@@ -202,10 +227,14 @@ def test_next_attempt_counts_from_the_status(tmp_path):
     assert base.next_attempt(j) == 1
     RunFolder(tmp_path / "e" / "runs" / "r1").update_status(state="failed", attempts=2)
     assert base.next_attempt(j) == 3
+    (tmp_path / "e" / "runs" / "r1" / "status.json").write_text('{"state": "failed"}')
+    assert base.next_attempt(j) == 1  # no attempts recorded yet
     (tmp_path / "e" / "runs" / "r1" / "status.json").write_text("garbage")
     assert base.next_attempt(j) == 1
     assert base.one_line("a\nb\n  last line  ") == "last line"
     assert base.one_line("x" * 300).endswith("…") and len(base.one_line("x" * 300)) == 160
+    assert base.one_line("x" * 160) == "x" * 160
+    assert base.one_line(None) == base.one_line(" \n ") == ""
 
 
 def _cfg(**tree):
