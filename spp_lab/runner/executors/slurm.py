@@ -18,42 +18,25 @@ from typing import Any
 
 from spp_lab.errors import UserError
 from spp_lab.runner.executors import register_executor
-from spp_lab.runner.executors.base import (
-    EXIT_FAILED,
-    Outcome,
-    RunOptions,
-    job_spec,
-    next_attempt,
-    settle,
-)
+from spp_lab.runner.executors.base import EXIT_FAILED, RunOptions
+from spp_lab.runner.executors.remote import RemoteExecutor, logged_execute
 from spp_lab.runner.progress import Progress
-from spp_lab.runs import run_dir
 
 
 def _slurm_task(spec: dict[str, Any]) -> int:
-    """What a Slurm job runs: the grid job, logging into its run folder; ``scancel`` (or
-    Ctrl-C on the submitting runner) marks it interrupted, to resume from its checkpoint."""
-    import contextlib
-    import signal
-
-    from spp_lab.runner.worker import _raise_interrupted, execute
-
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-
-    rdir = Path(spec["run_dir"])
-    rdir.mkdir(parents=True, exist_ok=True)
-    with open(rdir / "log.txt", "a", buffering=1) as log, contextlib.redirect_stdout(log), \
-            contextlib.redirect_stderr(log):
-        return execute(spec)
+    """What a Slurm job runs; ``scancel`` (or Ctrl-C on the submitting runner) marks the job
+    interrupted, to resume from its checkpoint."""
+    return logged_execute(spec, stop_on_sigterm=True)
 
 
 @register_executor("slurm")
-class SlurmExecutor:
+class SlurmExecutor(RemoteExecutor):
     def __init__(self, folder: Path, settings: dict[str, Any], retries: int = 1,
                  source: str | None = None, progress: Progress | None = None,
                  poll_s: float = 2.0) -> None:
         self.folder, self.settings, self.retries = folder, dict(settings), retries
         self.source, self.progress, self.poll_s = source, progress or Progress(None), poll_s
+        self.threads, self._gone = self.settings.get("cpus", 2), {}
 
     @classmethod
     def from_options(cls, opts: RunOptions, jobs: list[Any]) -> SlurmExecutor:
@@ -62,7 +45,7 @@ class SlurmExecutor:
         return cls(folder, opts.slurm, retries=opts.retries, source=opts.source,
                    progress=opts.progress, poll_s=opts.slurm.get("poll_s", 2.0))
 
-    def _executor(self):
+    def _open(self) -> None:
         try:
             import submitit
         except ImportError:
@@ -83,9 +66,16 @@ class SlurmExecutor:
         if s.get("partition"):
             params["slurm_partition"] = s["partition"]
         ex.update_parameters(**params)
-        return ex
+        self._ex = ex
 
-    def _ended(self, sjob: Any, gone: dict[Any, int]) -> bool:
+    def _submit(self, spec: dict[str, Any]) -> Any:
+        return self._ex.submit(_slurm_task, spec)
+
+    def _ended(self, handles: list[Any]) -> list[Any]:
+        time.sleep(self.poll_s)
+        return [j for j in handles if self._job_ended(j)]
+
+    def _job_ended(self, sjob: Any) -> bool:
         """Finished: a result file, or Slurm's word, or (on a cluster without accounting,
         where submitit cannot tell a failed job) the job missing from squeue twice in a row."""
         if sjob.done():
@@ -97,39 +87,17 @@ class SlurmExecutor:
         q = subprocess.run(["squeue", "-h", "-j", str(sjob.job_id), "-o", "%T"],
                            capture_output=True, text=True)
         missing = (q.returncode == 0 and not q.stdout.strip()) or "Invalid job id" in q.stderr
-        gone[sjob] = gone.get(sjob, 0) + 1 if missing else 0
-        return gone[sjob] >= 2
+        self._gone[sjob] = self._gone.get(sjob, 0) + 1 if missing else 0
+        return self._gone[sjob] >= 2
 
-    def run(self, jobs: list[Any]) -> Outcome:
-        ex, out, pending = self._executor(), Outcome(), {}
-        self.progress.start(jobs)
-
-        def submit(job, attempt):
-            spec = job_spec(job, next_attempt(job), threads=self.settings.get("cpus", 2),
-                            source=self.source)
-            run_dir(job.config, job.run_id).mkdir(parents=True, exist_ok=True)
-            pending[ex.submit(_slurm_task, spec)] = (job, attempt)
-            self.progress.begin(job, run_dir(job.config, job.run_id))
-
+    def _exit_code(self, sjob: Any) -> int:
+        if not sjob.paths.result_pickle.exists():
+            return EXIT_FAILED  # no result: a lost node, a time limit, a kill
         try:
-            for job in jobs:
-                submit(job, 1)
-            gone: dict[Any, int] = {}
-            while pending:
-                time.sleep(self.poll_s)
-                self.progress.refresh()
-                for sjob in [j for j in pending if self._ended(j, gone)]:
-                    job, attempt = pending.pop(sjob)
-                    code = EXIT_FAILED  # no result: a lost node, a time limit, a kill
-                    if sjob.paths.result_pickle.exists():
-                        try:
-                            code = int(sjob.result())
-                        except Exception:  # noqa: BLE001  (the job raised)
-                            code = EXIT_FAILED
-                    if settle(code, job, attempt, self.retries, out, self.progress):
-                        submit(job, attempt + 1)
-        finally:
-            for sjob in pending:
-                sjob.cancel(check=False)
-            self.progress.stop()
-        return out
+            return int(sjob.result())
+        except Exception:  # noqa: BLE001  (the job raised)
+            return EXIT_FAILED
+
+    def _close(self, pending: list[Any]) -> None:
+        for sjob in pending:
+            sjob.cancel(check=False)
