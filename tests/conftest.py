@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -26,6 +27,26 @@ TINY = [
     "data.image_size=32", "data.num_train=256", "data.num_val=64", "data.batch_size=64",
     "train.epochs=2", "train.optimizer=adamw", "train.lr=0.003", "train.threads=1",
 ]
+
+
+# An experiment file around the tiny net on 32-px scenes; ``rest``: its other sections.
+TINY_EXPERIMENT = """
+name: {name}
+base:
+  output_dir: {out}
+  model: {{stem: small, width: 0.125, batchnorm: true, fc_dim: 64, levels: [2, 1],
+           pool5_bins: 2}}
+  data: {{image_size: 32, num_train: {n}, num_val: 32, batch_size: {batch}}}
+  train: {{epochs: {epochs}, optimizer: adamw, lr: 0.003}}
+"""
+
+
+def tiny_experiment(path: Path, out: Path, rest: str = "", n: int = 64, batch: int = 32,
+                    epochs: int = 1) -> Path:
+    """Write :data:`TINY_EXPERIMENT` (named after the file) plus ``rest`` to ``path``."""
+    path.write_text(TINY_EXPERIMENT.format(name=path.stem, out=out, n=n, batch=batch,
+                                           epochs=epochs) + textwrap.dedent(rest))
+    return path
 
 
 def spp_lab(*args: str, cwd: Path | None = None, timeout: int = 300,

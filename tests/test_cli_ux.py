@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import textwrap
 
 import yaml
 
 from spp_lab.runner.experiment import expand, load_experiment
-from tests.conftest import BIN, ROOT, spp_lab
+from tests.conftest import BIN, ROOT, spp_lab, tiny_experiment
 
 TINY = ["model.stem=small", "model.width=0.125", "model.batchnorm=true", "model.fc_dim=64",
         "model.levels=[2,1]", "data.image_size=32", "data.num_train=64", "data.num_val=32",
@@ -53,20 +52,12 @@ def test_multirun_from_the_command_line_equals_the_file_it_prints(tmp_path):
 
 
 def test_export_sweep_and_one_agent_style_run(tmp_path):
-    exp = tmp_path / "e.yaml"
-    exp.write_text(textwrap.dedent(f"""
-        name: sw
-        base:
-          output_dir: {tmp_path / "res"}
-          model: {{stem: small, width: 0.125, batchnorm: true, fc_dim: 64, levels: [2, 1],
-                   pool5_bins: 2}}
-          data: {{image_size: 32, num_train: 64, num_val: 32}}
-          train: {{epochs: 1, optimizer: adamw}}
-        grid: {{model.arch: [zf5, overfeat5]}}
-        conditions: {{no SPP: {{model.head: pool}}, SPP: {{model.head: spp}}}}
+    exp = tiny_experiment(tmp_path / "sw.yaml", tmp_path / "res", rest="""
+        grid: {model.arch: [zf5, overfeat5]}
+        conditions: {no SPP: {model.head: pool}, SPP: {model.head: spp}}
         seeds: [0, 1]
-        report: {{metric: val_top1_err}}
-        """))
+        report: {metric: val_top1_err}
+        """)
     proc = spp_lab("export-sweep", str(exp), "-o", str(tmp_path / "sweep.yaml"))
     assert proc.returncode == 0, proc.stderr
     sweep = yaml.safe_load((tmp_path / "sweep.yaml").read_text())

@@ -4,7 +4,6 @@ real tensors, the packing rule, and jobs_per_gpu honoured by the local executor.
 from __future__ import annotations
 
 import json
-import textwrap
 from datetime import datetime
 
 import torch
@@ -13,7 +12,7 @@ from spp_lab.config import build_config
 from spp_lab.models import build_net
 from spp_lab.runner.devices import GPU, jobs_per_gpu, pack_count
 from spp_lab.runner.packing import CONTEXT_BYTES, activation_elements, estimate_job_bytes
-from tests.conftest import spp_lab
+from tests.conftest import spp_lab, tiny_experiment
 
 CFG = {"model": {"stem": "small", "width": 0.25, "batchnorm": True, "fc_dim": 512,
                  "levels": [4, 2, 1]},
@@ -66,17 +65,8 @@ def test_auto_jobs_per_gpu_uses_the_smallest_gpu_and_the_largest_job():
 
 
 def test_jobs_per_gpu_packs_jobs_on_each_gpu(tmp_path):
-    path = tmp_path / "p.yaml"
-    path.write_text(textwrap.dedent(f"""
-        name: p
-        base:
-          output_dir: {tmp_path / "results"}
-          model: {{stem: small, width: 0.125, batchnorm: true, fc_dim: 64, levels: [2, 1]}}
-          data: {{image_size: 32, num_train: 256, num_val: 32, batch_size: 32}}
-          train: {{epochs: 2, optimizer: adamw, lr: 0.003}}
-        seeds: [0, 1, 2, 3]
-        jobs_per_gpu: 2
-        """))
+    path = tiny_experiment(tmp_path / "p.yaml", tmp_path / "results", n=256, epochs=2,
+                           rest="seeds: [0, 1, 2, 3]\njobs_per_gpu: 2\n")
     proc = spp_lab("run", str(path), "--gpus", "5,7", cwd=tmp_path,
                    env={"CUDA_VISIBLE_DEVICES": "5,7"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
