@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 PKG = ROOT / "spp_lab"
@@ -44,6 +46,8 @@ def test_no_import_runs_back_up():
 def test_commands_that_do_not_train_never_import_torch(tmp_path):
     code = f"""
 import sys
+
+import pytest
 from spp_lab.cli import main
 for argv in (["ls", "{ROOT / 'experiments.yaml'}"], ["ls", "{ROOT / 'experiments.yaml'}",
              "--json"], ["report", "--paper", "--output-dir", "{tmp_path}"],
@@ -55,3 +59,16 @@ assert "torch" not in sys.modules, "torch imported"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_registries_refuse_a_second_name_and_list_the_valid_ones():
+    from spp_lab.models import register_model
+    from spp_lab.runner.executors import get_executor, register_executor
+
+    with pytest.raises(ValueError, match="model 'zf5' is already registered"):
+        register_model("zf5", options=(), map_size=lambda stem, s: s)(lambda: None)
+    with pytest.raises(ValueError, match="executor 'ray' is already registered"):
+        register_executor("ray")(object)
+    with pytest.raises(ValueError, match="unknown executor 'sge'; valid executors: local, "
+                       "ray, slurm"):
+        get_executor("sge")

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from spp_lab.registry import Registry
+
 SWITCHES = ("width", "stem", "batchnorm", "fc_dim", "dropout")
 
 
@@ -31,7 +33,7 @@ class ArchSpec:
     fixed: dict[str, Any] = field(default_factory=dict)
 
 
-_MODELS: dict[str, ArchSpec] = {}
+_MODELS: Registry[ArchSpec] = Registry("model")
 
 
 def register_model(name: str, *, options: tuple[str, ...], map_size: Callable[[str, int],
@@ -43,9 +45,7 @@ def register_model(name: str, *, options: tuple[str, ...], map_size: Callable[[s
                          f"allowed: {', '.join(SWITCHES)}")
 
     def wrap(builder: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} is already registered")
-        _MODELS[name] = ArchSpec(name, builder, frozenset(options), map_size, fixed or {})
+        _MODELS.add(name, ArchSpec(name, builder, frozenset(options), map_size, fixed or {}))
         return builder
 
     return wrap
@@ -57,11 +57,7 @@ def list_models() -> list[str]:
 
 
 def arch_spec(name: str) -> ArchSpec:
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown model {name!r}; valid models: {', '.join(sorted(_MODELS))}") from None
+    return _MODELS.lookup(name)
 
 
 def get_model(name: str, **kwargs: Any) -> Any:

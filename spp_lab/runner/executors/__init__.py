@@ -12,17 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-_EXECUTORS: dict[str, Any] = {}
+from spp_lab.registry import Registry
+
+_EXECUTORS: Registry[Any] = Registry("executor")
 
 
 def register_executor(name: str) -> Callable[[Any], Any]:
-    def wrap(cls: Any) -> Any:
-        if name in _EXECUTORS:
-            raise ValueError(f"executor {name!r} is already registered")
-        _EXECUTORS[name] = cls
-        return cls
-
-    return wrap
+    return lambda cls: _EXECUTORS.add(name, cls)
 
 
 def executor_names() -> list[str]:
@@ -30,11 +26,7 @@ def executor_names() -> list[str]:
 
 
 def get_executor(name: str) -> Any:
-    try:
-        return _EXECUTORS[name]
-    except KeyError:
-        raise ValueError(f"unknown executor {name!r}; allowed: {', '.join(_EXECUTORS)}") \
-            from None
+    return _EXECUTORS.lookup(name)
 
 
 from spp_lab.runner.executors import local, ray, slurm  # noqa: E402, F401  (register)
