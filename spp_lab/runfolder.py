@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -192,21 +193,47 @@ class RunState:
     reason: str | None = None  # why: a failed job's error, the corrupt file, ...
 
 
+class _In:
+    """A file of a results folder by name: ``folder.<attr>`` is ``folder.path / name``, built
+    on first use (a report over 10,000 run folders touches few of each one's files)."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, folder: Any, owner: type | None = None) -> Path:
+        path = folder.path.joinpath(*self.parts)
+        folder.__dict__[self.attr] = path  # cached: later reads skip the descriptor
+        return path
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of a run folder: its state and the status and metrics it was judged from."""
+
+    state: RunState
+    status: dict[str, Any]
+    metrics: dict[str, Any] | None
+
+
 class RunFolder:
     """``results/<experiment>/runs/<run_id>/``: its files, state, validated reads, reset."""
 
+    config, status_file, metrics_file = _In("config.yaml"), _In("status.json"), \
+        _In("metrics.json")
+    history, progress, first_step = _In("history.csv"), _In("progress.json"), \
+        _In("first_step.json")
+    log, checkpoints, last_ckpt = _In("log.txt"), _In("checkpoints"), \
+        _In("checkpoints", "last.ckpt")
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.config = self.path / "config.yaml"
-        self.status_file = self.path / "status.json"
-        self.metrics_file = self.path / "metrics.json"
-        self.history = self.path / "history.csv"
-        self.progress = self.path / "progress.json"
-        self.first_step = self.path / "first_step.json"
-        self.log = self.path / "log.txt"
-        self.checkpoints = self.path / "checkpoints"
-        self.last_ckpt = self.checkpoints / "last.ckpt"
-        self.lock = JobLock(self.path)
+
+    @cached_property
+    def lock(self) -> JobLock:
+        return JobLock(self.path)
 
     @property
     def run_id(self) -> str:
@@ -224,21 +251,31 @@ class RunFolder:
 
     def state(self) -> RunState:
         """The job's state as the runner and the report see it (never raises)."""
+        return self.read().state
+
+    def read(self) -> Snapshot:
+        """State, status and metrics from one read of each file (never raises)."""
+        status: dict[str, Any] = {}
+        metrics = None
         try:
             status = self.status()
             state = status["state"]
             if state == "done":
-                if self.metrics() is None:
-                    return RunState("corrupt", f"{self.metrics_file}: missing for a done run")
+                metrics = self.metrics()
+                if metrics is None:
+                    return Snapshot(RunState("corrupt", f"{self.metrics_file}: missing for a "
+                                             "done run"), status, None)
                 self.history_rows()
         except Corrupt as err:
-            return RunState("corrupt", str(err))
+            return Snapshot(RunState("corrupt", str(err)), status, metrics)
         except OSError as err:
-            return RunState("corrupt", f"{self.path}: unreadable ({err.strerror})")
+            return Snapshot(RunState("corrupt", f"{self.path}: unreadable ({err.strerror})"),
+                            status, metrics)
         if state == "running" and not self.lock.held_elsewhere():
-            return RunState("interrupted", "its process ended without writing a status")
+            return Snapshot(RunState("interrupted", "its process ended without writing a "
+                                     "status"), status, None)
         reason = status.get("error") if state in ("failed", "diverged") else None
-        return RunState(state, reason)
+        return Snapshot(RunState(state, reason), status, metrics)
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into ``status.json``; a corrupt one is replaced, not merged."""
@@ -353,14 +390,11 @@ class ExperimentSpec(BaseModel):
 class ExperimentFolder:
     """``results/<experiment>/``: its spec, its run folders, its report outputs."""
 
+    spec_file, runs_dir, report_dir = _In("experiment.json"), _In("runs"), _In("report")
+    wandb_dir, runs_csv, runs_parquet = _In("wandb"), _In("runs.csv"), _In("runs.parquet")
+
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.spec_file = self.path / "experiment.json"
-        self.runs_dir = self.path / "runs"
-        self.report_dir = self.path / "report"
-        self.wandb_dir = self.path / "wandb"
-        self.runs_csv = self.path / "runs.csv"
-        self.runs_parquet = self.path / "runs.parquet"
 
     def run(self, run_id: str) -> RunFolder:
         return RunFolder(self.runs_dir / run_id)

@@ -88,17 +88,16 @@ def _finished(runs: pd.DataFrame, rows: str, order: list) -> pd.DataFrame:
 
 
 def _histories(folder: ExperimentFolder, done: pd.DataFrame, rows: str) -> pd.DataFrame:
-    parts = []
+    records = []  # one DataFrame at the end: 10,000 small ones and a concat cost seconds
     for rid, cond, rv in zip(done["run_id"], done["condition"], done[rows]):
         try:
             hist = folder.run(rid).history_rows()
         except Corrupt:
             continue
-        if hist:
-            parts.append(pd.DataFrame(hist).assign(condition=cond, run_id=rid, **{rows: rv}))
-    if not parts:
+        records += [{**h, "condition": cond, "run_id": rid, rows: rv} for h in hist]
+    if not records:
         return pd.DataFrame()
-    out = pd.concat(parts, ignore_index=True)
+    out = pd.DataFrame(records)
     out["condition"] = pd.Categorical(out["condition"], done["condition"].cat.categories,
                                       ordered=True)
     return out

@@ -11,6 +11,7 @@ Failed and unfinished runs are kept and flagged, never dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,10 @@ from spp_lab.runs import scalar as _scalar
 def run_row(run: RunFolder) -> dict[str, Any]:
     """One run's row; a corrupt file makes the run ``corrupt`` (kept, flagged), never a
     crash and never a number read from a broken file."""
-    state = run.state()
-    status = metrics = cfg = {}
-    try:
-        status = run.status()
+    snap = run.read()
+    state, status, metrics, cfg = snap.state, snap.status, snap.metrics or {}, {}
+    with contextlib.suppress(Corrupt):  # the state says so already
         cfg = run.read_config()
-        metrics = (run.metrics() or {}) if state.state == "done" else {}
-    except Corrupt:
-        pass
     row: dict[str, Any] = {
         "run_id": run.run_id, "condition": status.get("condition", "default"),
         "seed": status.get("seed", (cfg.get("train") or {}).get("seed")),
