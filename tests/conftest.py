@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,18 @@ from hypothesis import settings
 
 # `make mutate` runs the property tests once per mutant: fewer examples there.
 settings.register_profile("mutate", max_examples=8, deadline=None)
+_MUTMUT_DURATIONS: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `make mutate`, a mutant's tests run fastest first (mutmut passes -x): most
+    mutants are killed by a quick unit test, so the slow end-to-end ones rarely run."""
+    stats = Path("mutmut-stats.json")  # mutmut runs the tests inside mutants/
+    if not os.environ.get("MUTANT_UNDER_TEST") or not stats.exists():
+        return
+    if not _MUTMUT_DURATIONS:
+        _MUTMUT_DURATIONS.update(json.loads(stats.read_text())["duration_by_test"])
+    items.sort(key=lambda item: _MUTMUT_DURATIONS.get(item.nodeid, 0.0))
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
