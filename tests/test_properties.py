@@ -161,6 +161,9 @@ def test_interaction_exact_per_row_in_effect_order():
     # A percentile bootstrap of two values spans them: half-width |u − v| / 2.
     boot = interaction(_two_by_two(), "spp", "ms", "err", rows="arch", ci="bootstrap")
     assert boot["ci95"].tolist() == pytest.approx([0.25, 1.5, 0.25, 1.0, 0.5, 1.0])
+    # Numbers sort as numbers (9 before 10), not as text.
+    sized = _two_by_two().assign(spp=lambda d: d["spp"].map({"no": 9, "yes": 10}))
+    assert interaction(sized, "spp", "ms", "err")["effect"][0] == "main spp (10 − 9)"
 
 
 def test_additive_sentence_at_the_edges_of_the_interval():

@@ -92,7 +92,7 @@ def interaction(runs: pd.DataFrame, a: str, b: str, metric: str,
     levels = {}
     for col in (a, b):
         vals = runs[col].cat.categories if hasattr(runs[col], "cat") else sorted(
-            runs[col].dropna().unique(), key=str)
+            runs[col].dropna().unique())
         if len(vals) != 2:
             raise ValueError(f"interaction needs exactly 2 levels of {col!r}, got {list(vals)}")
         levels[col] = list(vals)
