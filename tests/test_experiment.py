@@ -289,3 +289,84 @@ def test_only_matches_by_value_or_by_its_text(tmp_path):
     assert select(jobs, parse_only([f"run_id={jobs[7].run_id}"])) == [jobs[7]]
     with pytest.raises(UserError, match="--only: unknown key 'model.lvls'"):
         select(jobs, parse_only(["model.lvls=[1]"]))
+
+
+def test_config_building_messages_and_dotted_keys():
+    from spp_lab.config import build_config, set_dotted
+
+    with pytest.raises(UserError) as err:
+        build_config([1])
+    assert str(err.value) == "config: expected a mapping of sections, got list"
+    with pytest.raises(UserError) as err:
+        build_config({"modle": {}}, source="f.yaml")
+    assert str(err.value).startswith("f.yaml: ") and "did you mean 'model'?" in str(err.value)
+    tree: dict = {}
+    set_dotted(tree, "model.levels", [2, 1])
+    set_dotted(tree, "model.head", "spp")
+    assert tree == {"model": {"levels": [2, 1], "head": "spp"}}
+    with pytest.raises(UserError, match="model.levels.x: 'levels' is a value, not a section"):
+        set_dotted(tree, "model.levels.x", 1)
+
+
+def _expanded(tmp_path, text: str, **kw):
+    path = write(tmp_path, text)
+    try:
+        return expand(load_experiment(path), **kw)
+    except UserError as err:
+        return str(err).replace(path, "P")
+
+
+ALLOWED = "Allowed: arch, width, stem, batchnorm, head, levels, pool, bins, pool5_bins, " \
+    "fc_dim, dropout"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("report: {baseline: nope}\nconditions: {a: {}, b: {model.head: pool}}\n",
+     "P: report.baseline: 'nope' is not a condition; conditions: a, b"),
+    ("report: {rows: model.zzzzz}\n", f"P: report.rows: unknown key 'zzzzz' in "
+     f"'model.zzzzz' {ALLOWED}"),
+    ("report: {rows: condition, interaction: [model.lvls, condition]}\n",
+     f"P: report.interaction: unknown key 'lvls' in 'model.lvls'; did you mean 'levels'? "
+     f"{ALLOWED}"),
+    ("zip: {model.lvls: [[1]]}\n", f"P: zip.model.lvls: unknown key 'lvls' in 'model.lvls'; "
+     f"did you mean 'levels'? {ALLOWED}"),
+    ("exclude: [{model.lvls: [1]}]\n", f"P: exclude[0].model.lvls: unknown key 'lvls' in "
+     f"'model.lvls'; did you mean 'levels'? {ALLOWED}"),
+    ("grid: {model.width: [0.5, -1]}\n",
+     "P: grid.model.width[1]→model.width: Input should be greater than 0 (got -1)"),
+    ("conditions: {a: {model.head: poool}}\n", "P: conditions.a→model.head: must be one of "
+     "'spp', 'pool' or 'global' (got 'poool')"),
+    ("base: {model: {lvls: [1]}}\n", "P: base.model.lvls: unknown key; did you mean 'levels'? "
+     f"Allowed keys: {ALLOWED.removeprefix('Allowed: ')}."),
+    ("exclude: [{model.arch: vgg11_bn}]\n", "P: exclude[0] {'model.arch': 'vgg11_bn'} "
+     "matches no job; check its keys and values against `spp-lab ls`"),
+    ("conditions: {a: {}, b: {train.seed: 5}}\n", "P: jobs 'a {} seed 0' and 'b {} seed 0' "
+     "have identical configs (run 1577af92e3); make the conditions differ"),
+])
+def test_experiment_messages_exactly(tmp_path, text, message):
+    assert _expanded(tmp_path, "name: x\n" + text) == message
+
+
+def test_expansion_details(tmp_path):
+    from spp_lab.runner.devices import GPU
+    from spp_lab.runner.experiment import smoke
+
+    (job,) = _expanded(tmp_path, "name: x\n")
+    assert (job.condition, job.cell, job.config.train.precision) == ("default", (), "32-true")
+    nested = _expanded(tmp_path, "name: x\nconditions: {a: {model: {head: pool}}}\n")
+    assert nested[0].values == {"model.head": "pool"}  # nested and dotted forms alike
+    jobs = _expanded(tmp_path, "name: x\ngrid: {model.arch: [zf5, overfeat5]}\nseeds: [0, 1]\n"
+                     "exclude: [{model.arch: zf5, seed: 0}, {model.arch: overfeat5}]\n")
+    assert [(j.config.model.arch, j.seed, j.cell) for j in jobs] == [
+        ("zf5", 1, (("model.arch", "zf5"),))]
+    gpu = GPU("0", "A100", 81920, 8.0)
+    (on_gpu,) = _expanded(tmp_path, "name: x\nbase: {train: {precision: auto}}\n", gpus=[gpu])
+    assert on_gpu.config.train.precision == "bf16-mixed"
+    path = write(tmp_path, "name: x\nbase: {data: {num_train: 999}}\n")
+    (small,) = expand(smoke(load_experiment(path)))
+    assert (small.config.data.num_train, small.config.train.epochs) == (64, 1)
+
+
+def test_schema_key_messages_without_a_close_match(tmp_path):
+    assert _expanded(tmp_path, "name: x\ngrid: {model.qqqqqqq: [1]}\n") == \
+        f"P: grid.model.qqqqqqq: unknown key 'qqqqqqq' in 'model.qqqqqqq' {ALLOWED}"

@@ -194,3 +194,9 @@ def test_disk_problem_names_the_nearest_existing_folder(tmp_path, monkeypatch):
     assert seen == [tmp_path]
     monkeypatch.setattr(os, "statvfs", lambda p: fs(os.ST_RDONLY, 0, 4096))
     assert disk_problem(tmp_path) == f"{tmp_path}: Read-only file system"
+
+
+def test_an_unresolved_precision_has_no_run_id():
+    with pytest.raises(ValueError, match=r"^train.precision is 'auto': resolve it for the "
+                       r"device before computing a run id \(spp_lab.runner.devices"):
+        run_id(build_config({"train": {"precision": "auto"}}))

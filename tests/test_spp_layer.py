@@ -119,3 +119,21 @@ def test_module_width_repr_and_bad_arguments():
         SpatialPyramidPool2d((1,), "median", "adaptive")
     with pytest.raises(ValueError, match="positive"):
         spatial_pyramid_pool(torch.randn(1, 1, 4, 4), (2, 0), "max", "adaptive")
+
+
+def test_paper_bins_edges_and_the_message_where_they_fail():
+    from spp_lab.layers.bins import check_paper_bins, paper_edges
+
+    assert paper_edges(13, 6) == [(0, 3), (2, 5), (4, 7), (6, 9), (8, 11), (10, 13)]
+    with pytest.raises(ValueError) as err:
+        check_paper_bins(3, 3, [4])
+    assert str(err.value) == (
+        "bins='paper' cannot pool a map of height a=3 into n=4 bins (window ceil(a/n)=1, "
+        "stride floor(a/n)=0 gives stride 0); levels that work for a=3: [1, 2, 3]; use "
+        "bins='adaptive' for any size")
+    with pytest.raises(ValueError) as err:
+        check_paper_bins(10, 7, [5])  # the height works, the width does not
+    assert str(err.value) == (
+        "bins='paper' cannot pool a map of width a=7 into n=5 bins (window ceil(a/n)=2, "
+        "stride floor(a/n)=1 gives 6 bins); levels that work for a=7: [1, 2, 3, 6, 7]; use "
+        "bins='adaptive' for any size")
