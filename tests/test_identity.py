@@ -156,6 +156,12 @@ def test_json_files_are_sorted_indented_and_finite(tmp_path):
     with pytest.raises(ValueError):
         write_json(tmp_path / "nan.json", {"x": float("nan")})
     assert not (tmp_path / "nan.json").exists()
+    from spp_lab.runfolder import HISTORY_FIELDS, RunFolder
+
+    run = RunFolder(tmp_path / "r")
+    run.write_history([{"epoch": 0, "val_top1_err": 40.5}])
+    assert run.history.read_bytes() == (",".join(HISTORY_FIELDS) + "\n0,,,,,40.5,,,,\n"
+                                        ).encode()  # plain newlines, not CSV's \r\n
 
 
 def test_locks_status_and_reset_on_fresh_and_corrupt_folders(tmp_path):

@@ -137,3 +137,23 @@ def test_paper_bins_edges_and_the_message_where_they_fail():
         "bins='paper' cannot pool a map of width a=7 into n=5 bins (window ceil(a/n)=2, "
         "stride floor(a/n)=1 gives 6 bins); levels that work for a=7: [1, 2, 3, 6, 7]; use "
         "bins='adaptive' for any size")
+
+
+def test_paper_and_fixed_windows_against_a_counting_reference():
+    from spp_lab.layers.bins import fixed_window
+
+    def bins_of(a, win, stride):  # windows [i·stride, i·stride + win) that fit in a
+        return sum(1 for i in range(a) if i * stride + win <= a)
+
+    for a in range(1, 41):
+        for k in range(1, 9):
+            win, stride = -(-a // k), a // k
+            paper_ok = stride >= 1 and bins_of(a, win, stride) == k
+            assert paper_window(a, k) == ((win, stride) if paper_ok else None), (a, k)
+            # pool5 of the no-SPP head: the §2.3 window where it works, else the largest
+            # stride whose k windows still cover every pixel (stride ≤ window).
+            covering = [s for s in range(1, a + 1) if a - (k - 1) * s >= s]
+            want = (win, stride) if paper_ok else (
+                (a - (k - 1) * max(covering), max(covering)) if covering else None)
+            assert fixed_window(a, k) == want, (a, k)
+    assert paper_valid_levels(8) == [1, 2, 3, 4, 7, 8]
