@@ -77,25 +77,12 @@ def load_runs(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
 def load_history(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
     """One row per run and epoch (``history.csv`` of every run) with run_id, condition,
     seed, status and the run's swept keys; corrupt histories are left out."""
-    from spp_lab.runfolder import Corrupt, ExperimentFolder
+    from spp_lab.report.collect import collect_history
 
     runs = load_runs(exp_dir, current_only)
-    folder, parts = ExperimentFolder(exp_dir), []
     keep = [c for c in ("run_id", "condition", "seed", "status") if c in runs]
-    for _, r in runs.iterrows():
-        try:
-            rows = folder.run(r["run_id"]).history_rows()
-        except Corrupt:
-            continue
-        if rows:
-            parts.append(pd.DataFrame(rows).assign(**{c: r[c] for c in keep}))
-    if not parts:
-        return pd.DataFrame(columns=["run_id", "epoch"])
-    out = pd.concat(parts, ignore_index=True)
-    if "condition" in runs:
-        out["condition"] = pd.Categorical(out["condition"], runs["condition"].cat.categories,
-                                          ordered=True)
-    return out
+    out = collect_history(exp_dir, runs, keep) if "run_id" in runs else pd.DataFrame()
+    return out if not out.empty else pd.DataFrame(columns=["run_id", "epoch"])
 
 
 def load_config(run: str | Path):

@@ -13,11 +13,11 @@ import pandas as pd
 
 from spp_lab.metrics import title
 from spp_lab.report import sections
-from spp_lab.report.collect import collect, save_runs
+from spp_lab.report.collect import collect, collect_history, save_runs
 from spp_lab.report.paper import PAPER_CONDITIONS, mirrors_paper, paper_runs
 from spp_lab.report.stats import additive_sentence, interaction
 from spp_lab.report.tables import comparison, markdown_table
-from spp_lab.runfolder import STATES, Corrupt, ExperimentFolder
+from spp_lab.runfolder import STATES, ExperimentFolder
 
 
 def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
@@ -67,8 +67,8 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
         md += ["## Does it add up?", "", additive_sentence(eff, rep.metric), "",
                markdown_table(list(eff.columns), eff.values.tolist()), ""]
     test_size = int(done["data.image_size"].iloc[0]) if "data.image_size" in done else None
-    md += sections.charts(done, _histories(folder, done, rep.rows), spec, rep.metric, out,
-                          test_size)
+    hist = collect_history(folder.path, done, ["condition", "run_id", rep.rows])
+    md += sections.charts(done, hist, spec, rep.metric, out, test_size)
     return _finish(out, md)
 
 
@@ -85,22 +85,6 @@ def _finished(runs: pd.DataFrame, rows: str, order: list) -> pd.DataFrame:
     if order and set(done[rows].dropna()) <= set(order):
         done = done.assign(**{rows: pd.Categorical(done[rows], order, ordered=True)})
     return done
-
-
-def _histories(folder: ExperimentFolder, done: pd.DataFrame, rows: str) -> pd.DataFrame:
-    records = []  # one DataFrame at the end: 10,000 small ones and a concat cost seconds
-    for rid, cond, rv in zip(done["run_id"], done["condition"], done[rows]):
-        try:
-            hist = folder.run(rid).history_rows()
-        except Corrupt:
-            continue
-        records += [{**h, "condition": cond, "run_id": rid, rows: rv} for h in hist]
-    if not records:
-        return pd.DataFrame()
-    out = pd.DataFrame(records)
-    out["condition"] = pd.Categorical(out["condition"], done["condition"].cat.categories,
-                                      ordered=True)
-    return out
 
 
 def write_paper(out: Path) -> Path:

@@ -78,6 +78,25 @@ def collect(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
     return df.sort_values(["condition", "seed", "run_id"], kind="stable").reset_index(drop=True)
 
 
+def collect_history(exp_dir: str | Path, runs: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
+    """One row per epoch of each run in ``runs`` (its ``history.csv``), with the run's
+    ``keep`` columns (``run_id`` among them); corrupt histories are left out."""
+    folder, records = ExperimentFolder(exp_dir), []
+    keep = list(dict.fromkeys(keep))
+    for values in runs[keep].itertuples(index=False, name=None):
+        tags = dict(zip(keep, values))
+        try:
+            hist = folder.run(tags["run_id"]).history_rows()
+        except Corrupt:
+            continue
+        records += [{**h, **tags} for h in hist]  # one DataFrame at the end: fast at 10,000
+    out = pd.DataFrame(records)
+    if "condition" in keep and not out.empty:
+        out["condition"] = pd.Categorical(out["condition"], runs["condition"].cat.categories,
+                                          ordered=True)
+    return out
+
+
 def save_runs(df: pd.DataFrame, exp_dir: Path) -> None:
     """``runs.csv`` and ``runs.parquet`` beside ``runs/``."""
     folder = ExperimentFolder(exp_dir)
