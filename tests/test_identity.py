@@ -206,3 +206,16 @@ def test_an_unresolved_precision_has_no_run_id():
     with pytest.raises(ValueError, match=r"^train.precision is 'auto': resolve it for the "
                        r"device before computing a run id \(spp_lab.runner.devices"):
         run_id(build_config({"train": {"precision": "auto"}}))
+
+
+def test_table_cells_and_a_config_that_is_not_a_mapping(tmp_path):
+    from spp_lab.runfolder import Corrupt, RunFolder
+    from spp_lab.runs import scalar
+
+    assert (scalar([6, 3, 2, 1]), scalar([]), scalar(0.5)) == ("6-3-2-1", "none", 0.5)
+    run = RunFolder(tmp_path / "r")
+    run.path.mkdir()
+    run.config.write_text("- a\n- list\n")
+    with pytest.raises(Corrupt) as err:
+        run.read_config()
+    assert (str(err.value), err.value.path) == (f"{run.config}: not a mapping", run.config)

@@ -90,6 +90,14 @@ def test_seeds_for_ci_against_the_t_table_by_hand():
     got = seeds_for_ci(np.array([1.0, 0.5, 0.0, 3.0, np.nan, 500.0]))
     assert got[:4].tolist() == [7, 4, 2, 38]
     assert math.isnan(got[4]) and math.isinf(got[5])
+    # The edges: a CI exactly as wide as asked is enough; 10,000 seeds at the most.
+    assert seeds_for_ci([0.0], halfwidth=0.0).tolist() == [2]
+    from spp_lab.report.stats import t975
+
+    at = lambda n: float(np.sqrt(n) / t975(n - 1)) * (1 - 1e-9)  # noqa: E731  (needs n)
+    assert seeds_for_ci([at(10_000), at(10_001)]).tolist() == [10_000, math.inf]
+    assert np.isnan(seeds_for_ci(pd.Series([1.0, None], dtype=object))).tolist() == [False,
+                                                                                    True]
 
 
 def _tidy(n_rows: int, seeds: int = 4) -> pd.DataFrame:
