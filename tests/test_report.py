@@ -305,3 +305,37 @@ def test_notebook_executes_headless_on_a_results_fixture(fake_experiment, monkey
     text = "".join(str(o.get("data", {}).get("text/markdown", "")) for o in outputs)
     assert "39.50 ± 1.24" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_table_formats_exactly():
+    from spp_lab.report.tables import markdown_table, to_html
+
+    t = pd.DataFrame({"no SPP": ["40.00 ± 1.00", "30.00"],
+                      "SPP_1": ["38.50 (−1.50)*", "31.00 (+1.00)"]},
+                     index=pd.Index(["zf5", "of_5"], name="model.arch"))
+    t.attrs["best"] = pd.DataFrame({"no SPP": [False, True], "SPP_1": [True, False]}, t.index)
+    assert to_markdown(t, "top-1 err %") == (
+        "**top-1 err %**\n\n| model.arch | no SPP | SPP_1 |\n|---|---|---|\n"
+        "| zf5 | 40.00 ± 1.00 | **38.50 (−1.50)*** |\n| of_5 | **30.00** | 31.00 (+1.00) |\n")
+    assert to_latex(t, "top-1 err, % (n=3)") == "\n".join([
+        r"\begin{table}[t]", r"\centering", r"\begin{tabular}{lcc}", r"\toprule",
+        r"model.arch & no SPP & SPP\_1 \\", r"\midrule",
+        r"zf5 & 40.00 $\pm$ 1.00 & \textbf{38.50 ($-$1.50)$^*$} \\",
+        r"of\_5 & \textbf{30.00} & 31.00 (+1.00) \\", r"\bottomrule", r"\end{tabular}",
+        r"\caption{top-1 err, \% (n=3)}", r"\end{table}", ""])
+    page = to_html(t, "top-1 err: <b>")
+    assert page.startswith('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                           "<title>top-1 err</title><style>body{")
+    assert page[page.index("<table>"):] == (
+        "<table><caption>top-1 err: &lt;b&gt;</caption><thead><tr><th>model.arch</th>"
+        "<th>no SPP</th><th>SPP_1</th></tr></thead><tbody><tr><th>zf5</th><td>40.00 ± 1.00"
+        "</td><td><b>38.50 (−1.50)*</b></td></tr><tr><th>of_5</th><td><b>30.00</b></td>"
+        "<td>31.00 (+1.00)</td></tr></tbody></table>\n</body></html>\n")
+    bare = pd.DataFrame({"a": ["1"]}, index=pd.Index(["r"]))  # no index name, no best mask
+    assert to_markdown(bare) == "|  | a |\n|---|---|\n| r | 1 |\n"
+    assert "\\toprule\n & a \\\\\n\\midrule\nr & 1 \\\\\n\\bottomrule\n\\end{tabular}\n" \
+        "\\end{table}\n" in to_latex(bare)
+    assert "<title>spp-lab table</title>" in to_html(bare) and \
+        "<table><thead><tr><th></th><th>a</th></tr></thead>" in to_html(bare)
+    assert markdown_table(["a", "b"], [[1.23456, "x"], [2, 0.5]]) == \
+        "| a | b |\n|---|---|\n| 1.235 | x |\n| 2 | 0.500 |"
