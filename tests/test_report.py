@@ -339,3 +339,32 @@ def test_table_formats_exactly():
         "<table><thead><tr><th></th><th>a</th></tr></thead>" in to_html(bare)
     assert markdown_table(["a", "b"], [[1.23456, "x"], [2, 0.5]]) == \
         "| a | b |\n|---|---|\n| 1.235 | x |\n| 2 | 0.500 |"
+
+
+def test_cells_and_bold_with_two_seeds_by_hand():
+    vals = {"x": {"b": (30, 31), "s": (8, 9), "t": (18, 20)},
+            "z": {"b": (8, 9), "s": (20, 22)},  # no t in this row
+            "v": {"b": (5, 6)},  # one condition only
+            "w": {"b": (30, 31), "s": (8, 9), "u": (8, 9), "t": (10, 12)}}  # s, u tie
+    order = ["b", "s", "u", "t"]
+    df = pd.DataFrame([{"row": r, "condition": c, "seed": i, "finished": True, "err": float(e)}
+                       for r, cs in vals.items() for c, es in cs.items()
+                       for i, e in enumerate(es)])
+    df["condition"] = pd.Categorical(df["condition"], order, ordered=True)
+    table, _ = comparison(df, "row", "err", order, "b")
+    # Two seeds: CI = t(0.975, 1)·sd/√2 = 6.35 for values 1 apart, 12.71 for 2 apart.
+    assert table.loc["x"].tolist() == ["30.50 ± 6.35", "8.50 ± 6.35 (−22.00 ± 0.00)", "",
+                                       "19.00 ± 12.71 (−11.50 ± 6.35)"]
+    assert table.loc["z", "s"] == "21.00 ± 12.71 (+12.50 ± 6.35)"
+    best = table.attrs["best"]
+    # x: s beats b (22 ± 0) and t (10.5 ± 6.35) → bold. z: b beats s (12.5 ± 6.35), t is
+    # absent there → bold. v: alone → bold. w: s and u tie, but t − s = 2.5 ± 6.35 → none.
+    assert [c for c in order if best.loc["x", c]] == ["s"]
+    assert [c for c in order if best.loc["z", c]] == ["b"]
+    assert [c for c in order if best.loc["v", c]] == ["b"]
+    assert not best.loc["w"].any()
+    # Means within 1e-9 are a tie: both bold, not one "resolved" over the other.
+    tie = pd.DataFrame({"row": "r", "condition": ["p", "p", "q", "q"], "seed": [0, 1, 0, 1],
+                        "err": [0.0, 0.0, 1e-9, 1e-9]})
+    t2, _ = comparison(tie, "row", "err", ["p", "q"], None)
+    assert t2.attrs["best"].loc["r"].tolist() == [True, True]
