@@ -31,6 +31,8 @@ T2 = 4.302652729749464  # Student t, 0.975 quantile, 2 degrees of freedom (scipy
 def test_cell_stats_and_paired_deltas_against_hand_computed_values():
     df = pd.DataFrame({"arch": "a", "condition": ["b"] * 3 + ["s"] * 3, "seed": [0, 1, 2] * 2,
                        "err": [10.0, 12.0, 14.0, 9.0, 10.0, 12.0]})
+    assert cell_stats(df.iloc[::-1], ["arch", "condition"], "err")["condition"].tolist() == \
+        ["s", "b"]  # groups in the order they first appear
     st = cell_stats(df, ["arch", "condition"], "err").set_index("condition")
     assert st.loc["b", "mean"] == 12.0 and st.loc["b", "std"] == 2.0 and st.loc["b", "n"] == 3
     assert st.loc["b", "ci95"] == pytest.approx(T2 * 2 / math.sqrt(3))
@@ -368,3 +370,24 @@ def test_cells_and_bold_with_two_seeds_by_hand():
                         "err": [0.0, 0.0, 1e-9, 1e-9]})
     t2, _ = comparison(tie, "row", "err", ["p", "q"], None)
     assert t2.attrs["best"].loc["r"].tolist() == [True, True]
+
+
+def test_comparison_keeps_row_order_skips_unfinished_and_passes_the_ci_method():
+    rows = [{"row": r, "condition": c, "seed": i, "finished": True, "err": float(e)}
+            for r, cs in {"z": {"b": (8, 9), "s": (20, 22)}, "x": {"b": (30, 31),
+                                                                  "s": (8, 9)}}.items()
+            for c, es in cs.items() for i, e in enumerate(es)]
+    rows.append({"row": "x", "condition": "s", "seed": 2, "finished": False, "err": 99.0})
+    table, tidy = comparison(pd.DataFrame(rows), "row", "err", ["b", "y", "s"], "b",
+                             ci="bootstrap")
+    # Rows in the order they first appear; a listed condition with no runs is no column;
+    # the unfinished run (99) counts nowhere; a bootstrap of two values spans them.
+    assert (table.index.name, table.index.tolist(), table.columns.tolist()) == (
+        "row", ["z", "x"], ["b", "s"])
+    assert table.values.tolist() == [["8.50 ± 0.50", "21.00 ± 1.00 (+12.50 ± 0.50)"],
+                                     ["30.50 ± 0.50", "8.50 ± 0.50 (−22.00 ± 0.00)"]]
+    assert tidy.columns.tolist() == ["row", "condition", "metric", "mean", "std", "n", "ci95",
+                                     "delta", "delta_std", "delta_n", "delta_ci95", "p"]
+    assert tidy[["row", "condition"]].astype(str).values.tolist() == [
+        ["z", "b"], ["z", "s"], ["x", "b"], ["x", "s"]]
+    assert table.attrs["best"].dtypes.tolist() == [bool, bool]
