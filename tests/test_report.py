@@ -391,3 +391,15 @@ def test_comparison_keeps_row_order_skips_unfinished_and_passes_the_ci_method():
     assert tidy[["row", "condition"]].astype(str).values.tolist() == [
         ["z", "b"], ["z", "s"], ["x", "b"], ["x", "s"]]
     assert table.attrs["best"].dtypes.tolist() == [bool, bool]
+
+
+def test_paired_statistics_keep_condition_order_and_skip_empty_categories():
+    df = pd.DataFrame({"arch": "a", "condition": ["b"] * 2 + ["t"] * 2 + ["s"] * 2,
+                       "seed": [0, 1] * 3, "err": [10.0, 12.0, 9.0, 10.0, 8.0, 9.0],
+                       "finished": True})
+    assert paired_deltas(df, "arch", "err", "b")["condition"].tolist() == ["t", "s"]
+    df["condition"] = pd.Categorical(df["condition"], ["b", "t", "s", "never"], ordered=True)
+    assert paired_deltas(df, "arch", "err", "b")["condition"].astype(str).tolist() == ["t", "s"]
+    assert cell_stats(df, ["arch", "condition"], "err")["n"].tolist() == [2, 2, 2]
+    table, _ = comparison(df, "arch", "err", ["b", "t", "s", "never"], "b")
+    assert table.columns.tolist() == ["b", "t", "s"]  # no column for a condition without runs

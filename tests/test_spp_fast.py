@@ -222,3 +222,32 @@ def test_onnx_export_where_possible_and_a_clear_error_elsewhere(tmp_path):
     bad = next(s for s in range(48, 80) if s not in good)
     with pytest.raises(ValueError, match=r"needs a multiple of .* Input sizes near"):
         export_onnx(model, bad, tmp_path / "bad.onnx")
+
+
+def test_when_the_fast_path_applies_against_a_set_based_reference():
+    from spp_lab.layers.bins import adaptive_edges, edges
+    from spp_lab.layers.spp_fast import _union_exact
+
+    def exact(a, n_f, n_c, bins, disjoint):  # each coarse bin is the union of its fine bins
+        fine, coarse = edges(a, n_f, bins), edges(a, n_c, bins)
+        for (g0, g1), (c0, c1) in zip(adaptive_edges(n_f, n_c), coarse):
+            cells = [set(range(s, e)) for s, e in fine[g0:g1]]
+            if set().union(*cells) != set(range(c0, c1)):
+                return False
+            if disjoint and sum(map(len, cells)) != c1 - c0:  # avg: no pixel twice
+                return False
+        return True
+
+    seen = set()
+    for a in range(1, 31):
+        for n_f in range(2, 8):
+            for n_c in range(1, n_f):
+                for bins in ("adaptive", "paper"):
+                    try:
+                        want = {d: exact(a, n_f, n_c, bins, d) for d in (False, True)}
+                    except ValueError:  # no §2.3 bins at this size
+                        continue
+                    got = {d: _union_exact(a, n_f, n_c, bins, d) for d in (False, True)}
+                    assert got == want, (a, n_f, n_c, bins)
+                    seen.add(tuple(want.values()))
+    assert seen == {(False, False), (True, False), (True, True)}  # every case occurs
