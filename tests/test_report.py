@@ -403,3 +403,16 @@ def test_paired_statistics_keep_condition_order_and_skip_empty_categories():
     assert cell_stats(df, ["arch", "condition"], "err")["n"].tolist() == [2, 2, 2]
     table, _ = comparison(df, "arch", "err", ["b", "t", "s", "never"], "b")
     assert table.columns.tolist() == ["b", "t", "s"]  # no column for a condition without runs
+
+
+def test_paired_p_values_at_the_edges():
+    def p_of(deltas):
+        df = pd.DataFrame({"arch": "a", "condition": ["b"] * len(deltas) + ["s"] * len(deltas),
+                           "seed": list(range(len(deltas))) * 2,
+                           "err": [10.0] * len(deltas) + [10.0 + d for d in deltas]})
+        return paired_deltas(df, "arch", "err", "b").loc[0, "p"]
+
+    # Two seeds, changes 1 and 2: t = 1.5 / (0.7071 / √2) = 3 with 1 df: p = 0.2048.
+    assert p_of([1.0, 2.0]) == pytest.approx(0.20483276469913345)
+    assert (p_of([1.0, 1.0]), p_of([0.0, 0.0])) == (0.0, 1.0)  # no spread: sure, or no change
+    assert math.isnan(p_of([1.0]))

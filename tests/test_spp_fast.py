@@ -251,3 +251,14 @@ def test_when_the_fast_path_applies_against_a_set_based_reference():
                     assert got == want, (a, n_f, n_c, bins)
                     seen.add(tuple(want.values()))
     assert seen == {(False, False), (True, False), (True, True)}  # every case occurs
+
+
+def test_the_deterministic_scatter_keeps_every_tensor_on_the_input_device():
+    # On CUDA the flat offsets must be made on the GPU; the meta device stands in for it
+    # here (a tensor made on the CPU by mistake cannot be added to a meta tensor).
+    from spp_lab.layers.spp_fast import scatter_to_map
+
+    grad = torch.randn(2, 3, 4, device="meta")
+    idx = torch.zeros(2, 3, 4, dtype=torch.long, device="meta")
+    out = scatter_to_map(grad, idx, 9, "index_put")
+    assert (out.device.type, tuple(out.shape)) == ("meta", (2, 3, 9))
