@@ -4,16 +4,12 @@ atomic writes, settling an attempt's exit code, and the pre-run checks."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from spp_lab.checks import check_configs, eval_sides, view_sides
 from spp_lab.config import RunConfig, build_config
-from spp_lab.errors import UserError
 from spp_lab.runfolder import (
     HISTORY_FIELDS,
     Corrupt,
@@ -239,57 +235,6 @@ def test_next_attempt_counts_from_the_status(tmp_path):
 
 def _cfg(**tree):
     return build_config(tree)
-
-
-@pytest.mark.parametrize("tree,message", [
-    ({"data": {"image_size": 8}}, "data.image_size: zf5 (stem paper) cannot take 8-px"),
-    ({"data": {"image_size": 32}, "model": {"stem": "small", "head": "pool"}},
-     "model.pool5_bins: head='pool' cannot make 6×6 bins"),
-    ({"data": {"image_size": 48}, "model": {"stem": "small", "bins": "paper",
-                                            "levels": [3, 2, 1]}},
-     "model.levels: bins='paper' cannot make 3×3 bins from the 5×5 conv map"),
-    ({"data": {"image_size": 48}, "model": {"stem": "small"}, "train": {"sizes": [48, 4]}},
-     "train.sizes: zf5 (stem small) cannot take 4-px inputs"),
-    ({"data": {"image_size": 40, "eval_mode": "full"}, "model": {"stem": "small",
-                                                                 "head": "pool",
-                                                                 "pool5_bins": 2}},
-     "data.eval_mode: head='pool' is fixed-size"),
-    ({"data": {"name": "imagefolder"}}, "data.root: required"),
-    ({"data": {"name": "cifar10", "root": "/nowhere"}}, "put cifar10 there"),
-])
-def test_pre_run_checks_name_the_key(tree, message):
-    with pytest.raises(UserError) as err:
-        check_configs([("job", _cfg(**tree))], "f.yaml", gpus=[])
-    assert message in str(err.value) and str(err.value).startswith("f.yaml: ")
-
-
-def test_pre_run_checks_on_image_folders(tmp_path):
-    root = tmp_path / "imgs"
-    for split in ("train", "val"):
-        for cls in ("a", "b"):
-            (root / split / cls).mkdir(parents=True)
-            Image.new("RGB", (8, 8)).save(root / split / cls / "0.png")
-    ok = _cfg(data={"name": "imagefolder", "root": str(root)})
-    check_configs([("", ok)], "f", gpus=[])
-    (root / "val" / "c").mkdir()
-    Image.new("RGB", (8, 8)).save(root / "val" / "c" / "0.png")
-    with pytest.raises(UserError, match="val has classes that train/ lacks"):
-        check_configs([("", ok)], "f", gpus=[])
-    os.remove(root / "val" / "c" / "0.png")
-    with pytest.raises(UserError, match="class folders without images"):
-        check_configs([("", ok)], "f", gpus=[])
-    (root / "val" / "c").rmdir()
-    gpu = _cfg(train={"accelerator": "gpu"})
-    with pytest.raises(UserError, match="no visible GPU"):
-        check_configs([("", gpu)], "f", gpus=[])
-    check_configs([("", gpu)], "f", gpus=None)  # a cluster's GPUs are not ours to see
-
-
-def test_views_give_their_sides():
-    shapes = RunConfig().data.model_copy(update={"image_size": 30, "eval_mode": "full"})
-    assert eval_sides(shapes) == [30, 40]  # 4:3 scenes: 30 short side, 40 long
-    assert view_sides(shapes, 48) == [48]
-    assert eval_sides(RunConfig().data) == [64]
 
 
 def test_runs_table_records_the_real_split_sizes(tmp_path):

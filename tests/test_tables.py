@@ -1,0 +1,128 @@
+"""Comparison tables and their statistics, exact: cells and bold marks by hand, the
+Markdown, LaTeX and HTML writers, row and condition order, and paired p-values."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from spp_lab.report.stats import cell_stats, paired_deltas
+from spp_lab.report.tables import comparison, to_latex, to_markdown
+
+
+def test_one_seed_says_n1_instead_of_an_interval():
+    df = pd.DataFrame({"arch": "a", "condition": ["b", "s"], "seed": 0, "err": [10.0, 9.0],
+                       "finished": True})
+    table, _ = comparison(df, "arch", "err", ["b", "s"], "b")
+    assert table.loc["a", "b"] == "10.00, n=1" and table.loc["a", "s"] == "9.00 (−1.00), n=1"
+
+
+def test_table_formats_exactly():
+    from spp_lab.report.tables import markdown_table, to_html
+
+    t = pd.DataFrame({"no SPP": ["40.00 ± 1.00", "30.00"],
+                      "SPP_1": ["38.50 (−1.50)*", "31.00 (+1.00)"]},
+                     index=pd.Index(["zf5", "of_5"], name="model.arch"))
+    t.attrs["best"] = pd.DataFrame({"no SPP": [False, True], "SPP_1": [True, False]}, t.index)
+    assert to_markdown(t, "top-1 err %") == (
+        "**top-1 err %**\n\n| model.arch | no SPP | SPP_1 |\n|---|---|---|\n"
+        "| zf5 | 40.00 ± 1.00 | **38.50 (−1.50)*** |\n| of_5 | **30.00** | 31.00 (+1.00) |\n")
+    assert to_latex(t, "top-1 err, % (n=3)") == "\n".join([
+        r"\begin{table}[t]", r"\centering", r"\begin{tabular}{lcc}", r"\toprule",
+        r"model.arch & no SPP & SPP\_1 \\", r"\midrule",
+        r"zf5 & 40.00 $\pm$ 1.00 & \textbf{38.50 ($-$1.50)$^*$} \\",
+        r"of\_5 & \textbf{30.00} & 31.00 (+1.00) \\", r"\bottomrule", r"\end{tabular}",
+        r"\caption{top-1 err, \% (n=3)}", r"\end{table}", ""])
+    page = to_html(t, "top-1 err: <b>")
+    assert page.startswith('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                           "<title>top-1 err</title><style>body{")
+    assert page[page.index("<table>"):] == (
+        "<table><caption>top-1 err: &lt;b&gt;</caption><thead><tr><th>model.arch</th>"
+        "<th>no SPP</th><th>SPP_1</th></tr></thead><tbody><tr><th>zf5</th><td>40.00 ± 1.00"
+        "</td><td><b>38.50 (−1.50)*</b></td></tr><tr><th>of_5</th><td><b>30.00</b></td>"
+        "<td>31.00 (+1.00)</td></tr></tbody></table>\n</body></html>\n")
+    bare = pd.DataFrame({"a": ["1"]}, index=pd.Index(["r"]))  # no index name, no best mask
+    assert to_markdown(bare) == "|  | a |\n|---|---|\n| r | 1 |\n"
+    assert "\\toprule\n & a \\\\\n\\midrule\nr & 1 \\\\\n\\bottomrule\n\\end{tabular}\n" \
+        "\\end{table}\n" in to_latex(bare)
+    assert "<title>spp-lab table</title>" in to_html(bare) and \
+        "<table><thead><tr><th></th><th>a</th></tr></thead>" in to_html(bare)
+    assert markdown_table(["a", "b"], [[1.23456, "x"], [2, 0.5]]) == \
+        "| a | b |\n|---|---|\n| 1.235 | x |\n| 2 | 0.500 |"
+
+
+def test_cells_and_bold_with_two_seeds_by_hand():
+    vals = {"x": {"b": (30, 31), "s": (8, 9), "t": (18, 20)},
+            "z": {"b": (8, 9), "s": (20, 22)},  # no t in this row
+            "v": {"b": (5, 6)},  # one condition only
+            "w": {"b": (30, 31), "s": (8, 9), "u": (8, 9), "t": (10, 12)}}  # s, u tie
+    order = ["b", "s", "u", "t"]
+    df = pd.DataFrame([{"row": r, "condition": c, "seed": i, "finished": True, "err": float(e)}
+                       for r, cs in vals.items() for c, es in cs.items()
+                       for i, e in enumerate(es)])
+    df["condition"] = pd.Categorical(df["condition"], order, ordered=True)
+    table, _ = comparison(df, "row", "err", order, "b")
+    # Two seeds: CI = t(0.975, 1)·sd/√2 = 6.35 for values 1 apart, 12.71 for 2 apart.
+    assert table.loc["x"].tolist() == ["30.50 ± 6.35", "8.50 ± 6.35 (−22.00 ± 0.00)", "",
+                                       "19.00 ± 12.71 (−11.50 ± 6.35)"]
+    assert table.loc["z", "s"] == "21.00 ± 12.71 (+12.50 ± 6.35)"
+    best = table.attrs["best"]
+    # x: s beats b (22 ± 0) and t (10.5 ± 6.35) → bold. z: b beats s (12.5 ± 6.35), t is
+    # absent there → bold. v: alone → bold. w: s and u tie, but t − s = 2.5 ± 6.35 → none.
+    assert [c for c in order if best.loc["x", c]] == ["s"]
+    assert [c for c in order if best.loc["z", c]] == ["b"]
+    assert [c for c in order if best.loc["v", c]] == ["b"]
+    assert not best.loc["w"].any()
+    # Means within 1e-9 are a tie: both bold, not one "resolved" over the other.
+    tie = pd.DataFrame({"row": "r", "condition": ["p", "p", "q", "q"], "seed": [0, 1, 0, 1],
+                        "err": [0.0, 0.0, 1e-9, 1e-9]})
+    t2, _ = comparison(tie, "row", "err", ["p", "q"], None)
+    assert t2.attrs["best"].loc["r"].tolist() == [True, True]
+
+
+def test_comparison_keeps_row_order_skips_unfinished_and_passes_the_ci_method():
+    rows = [{"row": r, "condition": c, "seed": i, "finished": True, "err": float(e)}
+            for r, cs in {"z": {"b": (8, 9), "s": (20, 22)}, "x": {"b": (30, 31),
+                                                                  "s": (8, 9)}}.items()
+            for c, es in cs.items() for i, e in enumerate(es)]
+    rows.append({"row": "x", "condition": "s", "seed": 2, "finished": False, "err": 99.0})
+    table, tidy = comparison(pd.DataFrame(rows), "row", "err", ["b", "y", "s"], "b",
+                             ci="bootstrap")
+    # Rows in the order they first appear; a listed condition with no runs is no column;
+    # the unfinished run (99) counts nowhere; a bootstrap of two values spans them.
+    assert (table.index.name, table.index.tolist(), table.columns.tolist()) == (
+        "row", ["z", "x"], ["b", "s"])
+    assert table.values.tolist() == [["8.50 ± 0.50", "21.00 ± 1.00 (+12.50 ± 0.50)"],
+                                     ["30.50 ± 0.50", "8.50 ± 0.50 (−22.00 ± 0.00)"]]
+    assert tidy.columns.tolist() == ["row", "condition", "metric", "mean", "std", "n", "ci95",
+                                     "delta", "delta_std", "delta_n", "delta_ci95", "p"]
+    assert tidy[["row", "condition"]].astype(str).values.tolist() == [
+        ["z", "b"], ["z", "s"], ["x", "b"], ["x", "s"]]
+    assert table.attrs["best"].dtypes.tolist() == [bool, bool]
+
+
+def test_paired_statistics_keep_condition_order_and_skip_empty_categories():
+    df = pd.DataFrame({"arch": "a", "condition": ["b"] * 2 + ["t"] * 2 + ["s"] * 2,
+                       "seed": [0, 1] * 3, "err": [10.0, 12.0, 9.0, 10.0, 8.0, 9.0],
+                       "finished": True})
+    assert paired_deltas(df, "arch", "err", "b")["condition"].tolist() == ["t", "s"]
+    df["condition"] = pd.Categorical(df["condition"], ["b", "t", "s", "never"], ordered=True)
+    assert paired_deltas(df, "arch", "err", "b")["condition"].astype(str).tolist() == ["t", "s"]
+    assert cell_stats(df, ["arch", "condition"], "err")["n"].tolist() == [2, 2, 2]
+    table, _ = comparison(df, "arch", "err", ["b", "t", "s", "never"], "b")
+    assert table.columns.tolist() == ["b", "t", "s"]  # no column for a condition without runs
+
+
+def test_paired_p_values_at_the_edges():
+    def p_of(deltas):
+        df = pd.DataFrame({"arch": "a", "condition": ["b"] * len(deltas) + ["s"] * len(deltas),
+                           "seed": list(range(len(deltas))) * 2,
+                           "err": [10.0] * len(deltas) + [10.0 + d for d in deltas]})
+        return paired_deltas(df, "arch", "err", "b").loc[0, "p"]
+
+    # Two seeds, changes 1 and 2: t = 1.5 / (0.7071 / √2) = 3 with 1 df: p = 0.2048.
+    assert p_of([1.0, 2.0]) == pytest.approx(0.20483276469913345)
+    assert (p_of([1.0, 1.0]), p_of([0.0, 0.0])) == (0.0, 1.0)  # no spread: sure, or no change
+    assert math.isnan(p_of([1.0]))
