@@ -187,3 +187,11 @@ def test_a_sample_of_images_decodes_two_per_class_sixteen_at_most(tmp_path):
     for i in range(17):  # 34 images: every second one is decoded, 16 in all
         _images(tmp_path / "many" / f"k{i:02d}", ["0.png", "1.png"])
     assert check(tmp_path / "many") is None
+
+
+def test_image_folders_that_differ_only_in_root_are_each_checked(tmp_path):
+    _images(tmp_path / "good" / "a", ["0.png"])
+    good = {"data": {"name": "imagefolder", "root": str(tmp_path / "good")}}
+    bad = {"data": {"name": "imagefolder", "root": str(tmp_path / "bad")}}
+    assert _checked(good) is None
+    assert _checked(good, bad) == f"f.yaml: data.root: {tmp_path}/bad does not exist"

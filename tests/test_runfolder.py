@@ -247,3 +247,34 @@ def test_runs_table_records_the_real_split_sizes(tmp_path):
     row = collect(folder.path).iloc[0]
     assert (row["data.num_train"], row["data.num_val"], row["data.num_test"]) == (57, 9, 11)
     assert row["data.name"] == "imagefolder" and row["test_top1_err"] == 41.0
+
+
+def test_snapshots_carry_what_was_read_and_reasons_only_for_failures(tmp_path):
+    from spp_lab.runfolder import HISTORY_FIELDS, Corrupt, ExperimentFolder, RunFolder, RunState
+
+    run = RunFolder(tmp_path / "r")
+    run.update_status(state="running", attempts=1)
+    snap = run.read()  # nobody holds the lock: interrupted, with the status it read
+    assert snap.state == RunState("interrupted", "its process ended without writing a status")
+    assert (snap.status["attempts"], snap.metrics) == (1, None)
+    run.update_status(state="failed", error="ValueError: x")
+    run.update_status(state="done")  # a later attempt finished: the old error is no reason
+    write_json(run.metrics_file, METRICS)
+    run.write_history(ROWS)
+    snap = run.read()
+    assert (snap.state, snap.status["state"], snap.metrics["epochs"]) == (
+        RunState("done", None), "done", 2)
+    run.metrics_file.unlink()
+    snap = run.read()
+    assert snap.state.state == "corrupt" and snap.status["state"] == "done"
+    run.status_file.write_text("{")
+    assert run.read().state.state == "corrupt" and run.read().status == {}
+    run.history.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(Corrupt) as err:
+        run.history_rows()
+    assert str(err.value) == f"{run.history}: not text"
+    run.history.write_text("a,b\n1,2\n")
+    with pytest.raises(Corrupt) as err:
+        run.history_rows()
+    assert str(err.value) == f"{run.history}: header is not {','.join(HISTORY_FIELDS)}"
+    assert ExperimentFolder(tmp_path / "none").run_folders() == ([], 0)

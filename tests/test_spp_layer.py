@@ -157,3 +157,18 @@ def test_paper_and_fixed_windows_against_a_counting_reference():
                 (a - (k - 1) * max(covering), max(covering)) if covering else None)
             assert fixed_window(a, k) == want, (a, k)
     assert paper_valid_levels(8) == [1, 2, 3, 4, 7, 8]
+
+
+def test_paper_bins_are_checked_on_each_side_and_the_pool_layout_policy():
+    from spp_lab.layers.spp_fast import _CL_MAX_BYTES, pool_layout
+
+    with pytest.raises(ValueError, match="cannot pool a map of width a=7 into n=5"):
+        spatial_pyramid_pool(torch.randn(1, 2, 10, 7), [5], "max", "paper")
+    with pytest.raises(ValueError, match="cannot pool a map of height a=3 into n=4"):
+        spatial_pyramid_pool(torch.randn(1, 2, 3, 8), [4], "max", "paper")
+    # CPU kernels vectorise over channels: channels-last from 2 channels, below 32 MiB.
+    assert pool_layout("cpu", 2, 100) == torch.channels_last
+    assert pool_layout("cpu", 1, 100) == torch.contiguous_format
+    assert pool_layout("cpu", 4, _CL_MAX_BYTES - 1) == torch.channels_last
+    assert pool_layout("cpu", 4, _CL_MAX_BYTES) == torch.contiguous_format
+    assert pool_layout("cuda", 64, 100) == torch.contiguous_format

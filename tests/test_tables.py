@@ -126,3 +126,14 @@ def test_paired_p_values_at_the_edges():
     assert p_of([1.0, 2.0]) == pytest.approx(0.20483276469913345)
     assert (p_of([1.0, 1.0]), p_of([0.0, 0.0])) == (0.0, 1.0)  # no spread: sure, or no change
     assert math.isnan(p_of([1.0]))
+
+
+def test_bootstrap_half_width_pinned_and_its_edges():
+    import numpy as np
+
+    from spp_lab.report.stats import _boot_half
+
+    # 9,999 percentile resamples with a fixed seed: the same half-width on every machine.
+    assert _boot_half(np.array([1.0, 2.0, 4.0, 8.0, 16.0])) == pytest.approx(4.7)
+    assert _boot_half(np.array([3.0, 3.0, 3.0])) == 0.0  # no spread: no interval
+    assert math.isnan(_boot_half(np.array([3.0])))  # one value: no interval at all
