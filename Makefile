@@ -31,7 +31,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-# Mutation testing of the core (config in pyproject.toml); about an hour on 2 cores.
+# Mutation testing of the core (config in pyproject.toml), from scratch: about two hours on 2 cores.
 # Prints the kill rate and the survivors; tests/mutation_survivors.md lists the equivalent
 # ones, with the reason.
 mutate: $(STAMP)
