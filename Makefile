@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/spp-lab run $(EXP)
 
-# Two pytest processes (pytest-xdist): 7.5 minutes on 2 cores. Tests that bound a
+# Two pytest processes (pytest-xdist): 8 minutes on 2 cores. Tests that bound a
 # time bound CPU seconds, which the other process cannot inflate.
 test: $(STAMP)
 	$(BIN)/ruff check spp_lab tests benchmarks
