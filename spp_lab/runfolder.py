@@ -203,7 +203,9 @@ class _In:
     def __set_name__(self, owner: type, attr: str) -> None:
         self.attr = attr
 
-    def __get__(self, folder: Any, owner: type | None = None) -> Path:
+    def __get__(self, folder: Any, owner: type | None = None) -> Any:
+        if folder is None:  # looked up on the class
+            return self
         path = folder.path.joinpath(*self.parts)
         folder.__dict__[self.attr] = path  # cached: later reads skip the descriptor
         return path
@@ -266,11 +268,11 @@ class RunFolder:
                     return Snapshot(RunState("corrupt", f"{self.metrics_file}: missing for a "
                                              "done run"), status, None)
                 self.history_rows()
-        except Corrupt as err:
-            return Snapshot(RunState("corrupt", str(err)), status, metrics)
+        except Corrupt as err:  # no numbers from a run judged corrupt
+            return Snapshot(RunState("corrupt", str(err)), status, None)
         except OSError as err:
             return Snapshot(RunState("corrupt", f"{self.path}: unreadable ({err.strerror})"),
-                            status, metrics)
+                            status, None)
         if state == "running" and not self.lock.held_elsewhere():
             return Snapshot(RunState("interrupted", "its process ended without writing a "
                                      "status"), status, None)

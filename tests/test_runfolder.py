@@ -264,6 +264,10 @@ def test_snapshots_carry_what_was_read_and_reasons_only_for_failures(tmp_path):
     snap = run.read()
     assert (snap.state, snap.status["state"], snap.metrics["epochs"]) == (
         RunState("done", None), "done", 2)
+    run.history.write_text("epoch\n")  # a broken history: no numbers from this run
+    snap = run.read()
+    assert (snap.state.state, snap.metrics) == ("corrupt", None)
+    run.write_history(ROWS)
     run.metrics_file.unlink()
     snap = run.read()
     assert snap.state.state == "corrupt" and snap.status["state"] == "done"
