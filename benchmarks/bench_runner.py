@@ -17,10 +17,10 @@ import textwrap
 import time
 from pathlib import Path
 
-from spp_lab.runfolder import write_json
+from spp_lab.runfolder import RunFolder, write_json
 from spp_lab.runner.executors.local import LocalExecutor
 from spp_lab.runner.experiment import expand, load_experiment
-from spp_lab.runs import run_dir, write_config
+from spp_lab.runs import run_dir
 
 BIN = Path(sys.executable).parent
 GRID = """
@@ -72,7 +72,7 @@ def finished_grid(tmp: Path) -> dict:
     jobs = expand(load_experiment(str(path)), gpus=[])
     for job in jobs:  # mark every job done without training
         rdir = run_dir(job.config, job.run_id)
-        write_config(rdir / "config.yaml", job.config)
+        RunFolder(rdir).write_config(job.config.model_dump(mode="json"))
         write_json(rdir / "metrics.json", {"final": {"val_top1_err": 50.0}, "epochs": 1,
                                            "best": {"val_top1_err": 50.0, "epoch": 0}})
         write_json(rdir / "status.json", {"state": "done", "condition": job.condition,

@@ -77,11 +77,11 @@ def load_runs(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
 def load_history(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
     """One row per run and epoch (``history.csv`` of every run) with run_id, condition,
     seed, status and the run's swept keys; corrupt histories are left out."""
-    from spp_lab.report.collect import collect_history
+    from spp_lab.report.collect import collect_runs, with_runs
 
-    runs = load_runs(exp_dir, current_only)
+    runs, epochs = collect_runs(exp_dir, current_only)
     keep = [c for c in ("run_id", "condition", "seed", "status") if c in runs]
-    out = collect_history(exp_dir, runs, keep) if "run_id" in runs else pd.DataFrame()
+    out = with_runs(epochs, runs, keep) if "run_id" in runs else pd.DataFrame()
     return out if not out.empty else pd.DataFrame(columns=["run_id", "epoch"])
 
 
@@ -92,9 +92,10 @@ def load_config(run: str | Path):
     from spp_lab.runfolder import Corrupt, RunFolder
 
     path = Path(run)
-    folder = RunFolder(path.parent if path.name == "config.yaml" else path)
+    given_yaml = path.name == "config.yaml"  # read that file, edits and all
+    folder = RunFolder(path.parent if given_yaml else path)
     try:
-        data = folder.read_config()
+        data = folder.read_config(fast=not given_yaml)
     except Corrupt as err:
         raise UserError(str(err)) from None
     if not data:

@@ -3,8 +3,8 @@
     results/<experiment>/               ExperimentFolder
       experiment.json                   ExperimentSpec: conditions, report settings, run ids
       runs/<run_id>/                    RunFolder, one per job
-        config.yaml  status.json  metrics.json  history.csv  progress.json  first_step.json
-        log.txt  .lock  checkpoints/last.ckpt
+        config.yaml  config.json  status.json  metrics.json  history.csv  progress.json
+        first_step.json  log.txt  .lock  checkpoints/last.ckpt
       runs.csv  runs.parquet  report/  wandb/
 
 States (``status.json``'s ``state``): ``new`` (no status yet) → ``running`` → ``done`` |
@@ -187,6 +187,26 @@ class JobLock:
         return False
 
 
+def config_text(data: dict[str, Any]) -> str:
+    """A config as the YAML of ``config.yaml``: keys in the order of the config models."""
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def _read_mapping(path: Path, parse: Any, kind: str) -> dict[str, Any] | None:
+    """``path`` parsed to a mapping; None when absent; :class:`Corrupt` otherwise."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        data = parse(raw)
+    except (ValueError, yaml.YAMLError) as err:
+        raise Corrupt(path, f"not {kind} ({str(err)[:80]})") from None
+    if not isinstance(data, dict):
+        raise Corrupt(path, "not a mapping")
+    return data
+
+
 @dataclass(frozen=True)
 class RunState:
     state: str
@@ -213,18 +233,20 @@ class _In:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One read of a run folder: its state and the status and metrics it was judged from."""
+    """One read of a run folder: its state and the status, metrics and history rows it was
+    judged from (no metrics and no history from a run judged corrupt)."""
 
     state: RunState
     status: dict[str, Any]
     metrics: dict[str, Any] | None
+    history: list[dict[str, Any]] | None = None  # a run not done: None if unreadable
 
 
 class RunFolder:
     """``results/<experiment>/runs/<run_id>/``: its files, state, validated reads, reset."""
 
-    config, status_file, metrics_file = _In("config.yaml"), _In("status.json"), \
-        _In("metrics.json")
+    config, config_json = _In("config.yaml"), _In("config.json")
+    status_file, metrics_file = _In("status.json"), _In("metrics.json")
     history, progress, first_step = _In("history.csv"), _In("progress.json"), \
         _In("first_step.json")
     log, checkpoints, last_ckpt = _In("log.txt"), _In("checkpoints"), \
@@ -256,9 +278,9 @@ class RunFolder:
         return self.read().state
 
     def read(self) -> Snapshot:
-        """State, status and metrics from one read of each file (never raises)."""
+        """State, status, metrics and history from one read of each file (never raises)."""
         status: dict[str, Any] = {}
-        metrics = None
+        metrics = history = None
         try:
             status = self.status()
             state = status["state"]
@@ -267,17 +289,20 @@ class RunFolder:
                 if metrics is None:
                     return Snapshot(RunState("corrupt", f"{self.metrics_file}: missing for a "
                                              "done run"), status, None)
-                self.history_rows()
+                history = self.history_rows()
         except Corrupt as err:  # no numbers from a run judged corrupt
             return Snapshot(RunState("corrupt", str(err)), status, None)
         except OSError as err:
             return Snapshot(RunState("corrupt", f"{self.path}: unreadable ({err.strerror})"),
                             status, None)
+        if history is None:  # a run not done yet: its epochs so far, if readable
+            with contextlib.suppress(Corrupt, OSError):
+                history = self.history_rows()
         if state == "running" and not self.lock.held_elsewhere():
             return Snapshot(RunState("interrupted", "its process ended without writing a "
-                                     "status"), status, None)
+                                     "status"), status, None, history)
         reason = status.get("error") if state in ("failed", "diverged") else None
-        return Snapshot(RunState(state, reason), status, metrics)
+        return Snapshot(RunState(state, reason), status, metrics, history)
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
         """Merge ``fields`` into ``status.json``; a corrupt one is replaced, not merged."""
@@ -297,22 +322,27 @@ class RunFolder:
             return []
         except UnicodeDecodeError:
             raise Corrupt(self.history, "not text") from None
-        reader = csv.DictReader(text.splitlines())
-        if text.strip() and tuple(reader.fieldnames or ()) != HISTORY_FIELDS:
+        lines = [r for r in csv.reader(text.splitlines()) if r]  # blank lines: none
+        if lines and tuple(lines[0]) != HISTORY_FIELDS:
             raise Corrupt(self.history, f"header is not {','.join(HISTORY_FIELDS)}")
-        rows = list(reader)
-        out = []
-        for i, r in enumerate(rows):
-            try:
-                row = {k: (v if k == "train_size" else (float(v) if v else None))
-                       for k, v in r.items()}
-                row["epoch"] = int(r["epoch"])
-            except (TypeError, ValueError):
-                raise Corrupt(self.history, f"row {i + 1} is not numbers") from None
-            if row["epoch"] != i:
-                raise Corrupt(self.history, f"row {i + 1} is epoch {row['epoch']}, not {i}")
-            out.append(row)
-        return out
+        return [self._history_row(i, values) for i, values in enumerate(lines[1:])]
+
+    def _history_row(self, i: int, values: list[str]) -> dict[str, Any]:
+        """Row ``i`` (0-based, after the header) parsed: ``train_size`` as text (``24`` or
+        ``24-32``), missing trailing fields None, the rest numbers; Corrupt if not."""
+        n = len(HISTORY_FIELDS)
+        if len(values) > n:
+            raise Corrupt(self.history, f"row {i + 1} is not numbers")
+        values = values + [None] * (n - len(values))
+        try:
+            row = {k: (v if k == "train_size" else float(v) if v else None)
+                   for k, v in zip(HISTORY_FIELDS, values)}
+            row["epoch"] = int(values[0])
+        except (TypeError, ValueError):
+            raise Corrupt(self.history, f"row {i + 1} is not numbers") from None
+        if row["epoch"] != i:
+            raise Corrupt(self.history, f"row {i + 1} is epoch {row['epoch']}, not {i}")
+        return row
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
         lines: list[str] = []
@@ -326,17 +356,22 @@ class RunFolder:
         w.writerows(rows)
         write_atomic(self.history, "".join(lines))
 
-    def read_config(self) -> dict[str, Any]:
-        """``config.yaml`` as a mapping (validated by its reader); Corrupt if not YAML."""
-        try:
-            data = yaml.load(self.config.read_bytes(), Loader=_Loader)
-        except FileNotFoundError:
-            return {}
-        except yaml.YAMLError as err:
-            raise Corrupt(self.config, f"not YAML ({str(err)[:80]})") from None
-        if not isinstance(data, dict):
-            raise Corrupt(self.config, "not a mapping")
-        return data
+    def write_config(self, data: dict[str, Any]) -> None:
+        """The resolved config twice: ``config.yaml`` for people (``spp-lab train`` takes it
+        back) and ``config.json`` for programs (JSON parses about 20× faster than YAML,
+        which a report over 10,000 runs feels)."""
+        write_atomic(self.config_json, json.dumps(data, indent=2, allow_nan=False) + "\n")
+        write_atomic(self.config, config_text(data))  # both in the config models' key order
+
+    def read_config(self, fast: bool = True) -> dict[str, Any]:
+        """The config as a mapping (validated by its reader; ``{}`` when there is none):
+        ``config.json`` when ``fast`` and present, else ``config.yaml`` (what people edit,
+        and all that folders written before ``config.json`` hold); Corrupt if unreadable."""
+        data = _read_mapping(self.config_json, json.loads, "JSON") if fast else None
+        if data is None:
+            data = _read_mapping(self.config, lambda raw: yaml.load(raw, Loader=_Loader),
+                                 "YAML")
+        return data if data is not None else {}
 
     def reset(self) -> None:
         """Forget every result of the run (``--force``); its config and log stay."""
@@ -414,8 +449,12 @@ class ExperimentFolder:
 
     def run_folders(self, current_only: bool = True) -> tuple[list[RunFolder], int]:
         """Run folders sorted by id, and how many were left out as not current."""
-        found = sorted(p.name for p in self.runs_dir.glob("*") if p.is_dir()) \
-            if self.runs_dir.is_dir() else []
+        try:
+            with os.scandir(self.runs_dir) as entries:  # d_type: no stat per folder
+                found = sorted(e.name for e in entries
+                               if e.is_dir() and not e.name.startswith("."))
+        except (FileNotFoundError, NotADirectoryError):
+            found = []
         ids = self.spec().run_ids if current_only else None
         wanted = None if ids is None else set(ids)
         keep = found if wanted is None else [r for r in found if r in wanted]

@@ -4,8 +4,9 @@ A run id is a short stable hash of the resolved run config: the same config give
 id on any machine, whatever the key order. Fields that cannot change the numbers (where
 results go, logging, CPU threads, loader workers) are left out of the hash.
 
-Folder ``results/<experiment>/runs/<run_id>/`` holds ``config.yaml``, ``status.json``,
-``metrics.json``, ``history.csv``, ``log.txt`` and ``checkpoints/``.
+Folder ``results/<experiment>/runs/<run_id>/`` holds ``config.yaml`` (and the same as
+``config.json``), ``status.json``, ``metrics.json``, ``history.csv``, ``log.txt`` and
+``checkpoints/``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from spp_lab.config import RunConfig
 
@@ -83,13 +82,9 @@ def now() -> str:
 
 def config_yaml(cfg: RunConfig) -> str:
     """The resolved config as the YAML that ``spp-lab train CONFIG.yaml`` accepts back."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    from spp_lab.runfolder import config_text
 
-
-def write_config(path: Path, cfg: RunConfig) -> None:
-    from spp_lab.runfolder import write_atomic
-
-    write_atomic(path, config_yaml(cfg))
+    return config_text(cfg.model_dump(mode="json"))
 
 
 def git_commit(cwd: str | Path = ".") -> str | None:

@@ -41,7 +41,6 @@ from spp_lab.data import SPPDataModule
 from spp_lab.errors import UserError
 from spp_lab.module import SPPClassifier
 from spp_lab.runfolder import RunFolder, write_atomic, write_json
-from spp_lab.runs import write_config
 
 log = logging.getLogger("spp_lab.train")
 
@@ -338,7 +337,7 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     t0, cpu0 = time.perf_counter(), time.process_time()
     run = RunFolder(out)
     run.path.mkdir(parents=True, exist_ok=True)
-    write_config(run.config, cfg)
+    run.write_config(cfg.model_dump(mode="json"))
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):

@@ -29,6 +29,10 @@ def test_run_experiment_then_load_what_it_wrote(tmp_path):
     cfg = load_config(run)
     assert cfg == load_config(run / "config.yaml")
     assert (cfg.model.head, cfg.train.epochs, cfg.experiment) == ("spp", 2, "api")
+    edited = (run / "config.yaml").read_text().replace("epochs: 2", "epochs: 5")
+    (run / "config.yaml").write_text(edited)  # the given file is read, edits and all
+    assert (load_config(run / "config.yaml").train.epochs, load_config(run).train.epochs) \
+        == (5, 2)
 
 
 def test_api_user_errors(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from spp_lab.report.build import write_paper, write_report
-from spp_lab.report.collect import collect
+from spp_lab.report.collect import collect, collect_runs
 from spp_lab.report.paper import paper_runs, paper_table
 from spp_lab.report.plots import additive_gains
 from spp_lab.report.stats import (
@@ -159,6 +159,8 @@ def test_learning_curves_one_panel_per_row_in_condition_order_small_epochs_marke
                     and len(ln.get_xdata())]
     assert [list(ln.get_xdata()) for ln in open_markers] == [[1, 3]]  # epochs 0, 2 at 32 px
     assert fig.axes[0].get_ylim()[1] <= 100
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) and all(t == int(t) for t in ticks)  # whole epochs only
 
 
 def test_tables_bold_ties_and_only_resolved_winners():
@@ -251,6 +253,30 @@ def test_report_numbers_flags_and_determinism(fake_experiment):
                                                                                    ".md")}
     assert csv_runs == (fake_experiment / "runs.csv").read_bytes()
     assert pd.read_parquet(fake_experiment / "runs.parquet").shape[0] == 19
+
+
+def test_run_folders_read_in_processes_give_the_same_frames(fake_experiment, tmp_path):
+    """Large experiments are read with a process per CPU: the same rows, order and dtypes as
+    one process, corrupt and unfinished runs included, and one read of each history."""
+    import shutil
+
+    exp = tmp_path / "fake"
+    shutil.copytree(fake_experiment, exp)
+    (exp / "runs" / "run0003" / "metrics.json").write_text("{")
+    running = RunFolder(exp / "runs" / "zzrunning")
+    running.update_status(state="running", condition="no SPP", seed=5, attempts=1)
+    running.write_history([{"epoch": 0, "train_size": "24-32", "val_top1_err": 70.0}])
+    serial, forked = collect_runs(exp, workers=1), collect_runs(exp, workers=2)
+    for a, b in zip(serial, forked):
+        pd.testing.assert_frame_equal(a, b)
+    runs, epochs = serial
+    assert runs.set_index("run_id").loc[["run0003", "zzrunning", "zzfailed"], "status"] \
+        .tolist() == ["corrupt", "interrupted", "failed"]
+    assert "run0003" not in set(epochs["run_id"])  # no numbers from a corrupt run
+    mine = epochs[epochs["run_id"] == "zzrunning"]  # an unfinished run's epochs so far
+    assert mine[["epoch", "train_size", "val_top1_err", "lr"]].values.tolist() == [
+        [0, "24-32", 70.0, None]]
+    assert epochs.groupby("run_id").size().eq(2).sum() == 17  # 18 done, one now corrupt
 
 
 def test_runs_of_an_earlier_experiment_file_stay_on_disk_out_of_the_tables(

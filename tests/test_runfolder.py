@@ -95,6 +95,49 @@ def test_history_round_trips_and_update_status_replaces_a_corrupt_status(tmp_pat
     assert run.update_status(state="interrupted") == {"state": "interrupted", "attempts": 0}
 
 
+def test_history_rows_skip_blank_lines_and_fill_short_rows(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    head = ",".join(HISTORY_FIELDS)
+    write_atomic(run.history, head + "\n")
+    assert run.history_rows() == []
+    write_atomic(run.history, f"{head}\n\n0,24-32,1.5\n\n1\n")
+    rows = run.history_rows()
+    assert rows[0] == {**dict.fromkeys(HISTORY_FIELDS), "epoch": 0, "train_size": "24-32",
+                       "train_loss": 1.5}
+    assert rows[1] == {**dict.fromkeys(HISTORY_FIELDS), "epoch": 1}
+    assert list(rows[1]) == list(HISTORY_FIELDS)
+    write_atomic(run.history, f"{head}\n0{',1' * len(HISTORY_FIELDS)}\n")  # one too many
+    with pytest.raises(Corrupt, match="row 1 is not numbers"):
+        run.history_rows()
+    write_atomic(run.history, f"{head}\n0.0\n")
+    with pytest.raises(Corrupt, match="row 1 is not numbers"):
+        run.history_rows()
+
+
+def test_config_json_is_read_first_and_config_yaml_is_the_fallback(tmp_path):
+    import yaml
+
+    run = RunFolder(tmp_path / "r")
+    data = {"model": {"head": "spp", "levels": [6, 3, 2, 1]}, "data": {"name": "shapes"}}
+    run.write_config(data)
+    for text in (json.loads(run.config_json.read_text()),
+                 yaml.safe_load(run.config.read_text()), run.read_config()):
+        assert text == data and list(text) == ["model", "data"]  # the models' key order
+    run.config.write_text("model: {head: pool}\n")  # a person's edit of config.yaml
+    assert run.read_config() == data
+    assert run.read_config(fast=False) == {"model": {"head": "pool"}}
+    run.config_json.unlink()  # a folder from before config.json
+    assert run.read_config() == {"model": {"head": "pool"}}
+    run.config_json.write_text('{"model": ')
+    with pytest.raises(Corrupt) as err:
+        run.read_config()
+    assert err.value.path == run.config_json and "not JSON" in str(err.value)
+    run.config_json.write_text("[1]")
+    with pytest.raises(Corrupt, match="config.json: not a mapping"):
+        run.read_config()
+    assert RunFolder(tmp_path / "empty").read_config() == {}
+
+
 def test_write_atomic_leaves_the_old_file_or_the_new_one(tmp_path):
     path = tmp_path / "f.json"
     write_atomic(path, "old")

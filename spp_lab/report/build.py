@@ -13,7 +13,7 @@ import pandas as pd
 
 from spp_lab.metrics import title
 from spp_lab.report import sections
-from spp_lab.report.collect import collect, collect_history, save_runs
+from spp_lab.report.collect import collect_runs, save_runs, with_runs
 from spp_lab.report.paper import PAPER_CONDITIONS, mirrors_paper, paper_runs
 from spp_lab.report.stats import additive_sentence, interaction
 from spp_lab.report.tables import comparison, markdown_table
@@ -27,7 +27,7 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for stale in (*out.glob("table_*.*"), *out.glob("by_*.*")):  # named by metric or axis
         stale.unlink()
-    runs, spec = collect(folder.path), folder.spec()
+    (runs, epochs), spec = collect_runs(folder.path), folder.spec()
     rep = spec.report
     md = [f"# {spec.name}", "", spec.description.strip(), ""]
     if runs.attrs.get("older_runs"):
@@ -67,7 +67,7 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
         md += ["## Does it add up?", "", additive_sentence(eff, rep.metric), "",
                markdown_table(list(eff.columns), eff.values.tolist()), ""]
     test_size = int(done["data.image_size"].iloc[0]) if "data.image_size" in done else None
-    hist = collect_history(folder.path, done, ["condition", "run_id", rep.rows])
+    hist = with_runs(epochs, done, ["condition", rep.rows])
     md += sections.charts(done, hist, spec, rep.metric, out, test_size)
     return _finish(out, md)
 

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing as mp
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +25,19 @@ import pandas as pd
 from spp_lab.config import flatten
 from spp_lab.errors import UserError
 from spp_lab.metrics import METRICS
-from spp_lab.runfolder import Corrupt, ExperimentFolder, RunFolder
+from spp_lab.runfolder import HISTORY_FIELDS, Corrupt, ExperimentFolder, RunFolder, Snapshot
 from spp_lab.runs import scalar as _scalar
 
+# Run folders from which reading them takes a process per CPU: below this, starting the
+# processes costs more than it saves.
+PARALLEL_FROM = 2000
 
-def run_row(run: RunFolder) -> dict[str, Any]:
-    """One run's row; a corrupt file makes the run ``corrupt`` (kept, flagged), never a
-    crash and never a number read from a broken file."""
-    snap = run.read()
-    state, status, metrics, cfg = snap.state, snap.status, snap.metrics or {}, {}
-    with contextlib.suppress(Corrupt):  # the state says so already
-        cfg = run.read_config()
+
+def run_row(snap: Snapshot, run_id: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    """One run's row from what :meth:`RunFolder.read` read and its config."""
+    state, status, metrics = snap.state, snap.status, snap.metrics or {}
     row: dict[str, Any] = {
-        "run_id": run.run_id, "condition": status.get("condition", "default"),
+        "run_id": run_id, "condition": status.get("condition", "default"),
         "seed": status.get("seed", (cfg.get("train") or {}).get("seed")),
         "status": state.state, "finished": state.state == "done",
         "attempts": status.get("attempts", 0), "error": state.reason,
@@ -45,10 +49,38 @@ def run_row(run: RunFolder) -> dict[str, Any]:
     row["best_epoch"] = (metrics.get("best") or {}).get("epoch")
     for k in ("epochs", "params", "flops_per_image", "train_img_per_s", "wall_time_s"):
         row[k] = metrics.get(k)
-    row |= {k: _scalar(v) for k, v in flatten(cfg).items()}
+    row |= {k: _scalar(v) if type(v) is list else v for k, v in flatten(cfg).items()}
     for split, n in (metrics.get("data") or {}).items():  # the real split sizes
         row[f"data.num_{split}"] = n
     return row
+
+
+def read_run(run: RunFolder) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A run's row and its history rows; a corrupt file makes the run ``corrupt`` (kept,
+    flagged), never a crash and never a number read from a broken file."""
+    snap, cfg = run.read(), {}
+    with contextlib.suppress(Corrupt):  # the state says so already
+        cfg = run.read_config()
+    return run_row(snap, run.run_id, cfg), snap.history or []
+
+
+def _read_path(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    return read_run(RunFolder(path))
+
+
+def read_runs(runs: list[RunFolder], workers: int | None = None) -> list[tuple]:
+    """:func:`read_run` of each, in order; in ``workers`` forked processes when given, or
+    by default when there are :data:`PARALLEL_FROM` runs or more, more than one CPU and no
+    other thread in this process (forking a threaded process can deadlock)."""
+    if workers is None:
+        alone = threading.active_count() == 1 and "fork" in mp.get_all_start_methods()
+        many = len(runs) >= PARALLEL_FROM and alone
+        workers = min(len(os.sched_getaffinity(0)), 8) if many else 1
+    if workers < 2:
+        return [read_run(r) for r in runs]
+    chunk = max(1, len(runs) // (4 * workers))
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        return list(pool.map(_read_path, [str(r.path) for r in runs], chunksize=chunk))
 
 
 def collect(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
@@ -58,6 +90,13 @@ def collect(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
     ``experiment.json``); ``df.attrs["older_runs"]`` counts the folders left out. A folder
     that is not an experiment raises a :class:`UserError`.
     """
+    return collect_runs(exp_dir, current_only)[0]
+
+
+def collect_runs(exp_dir: str | Path, current_only: bool = True,
+                 workers: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`collect`'s runs, and one row per epoch of each (its ``history.csv``, with a
+    ``run_id`` column; nothing from a corrupt run), from one read of each run folder."""
     folder = ExperimentFolder(exp_dir)
     if not folder.exists():
         raise UserError(f"{folder.path}: not an experiment folder (no runs/ inside); run "
@@ -68,33 +107,26 @@ def collect(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
         raise UserError(f"{err}; `spp-lab report FILE.yaml` rewrites it from the "
                         "experiment file") from None
     runs, older = folder.run_folders(current_only)
-    df = pd.DataFrame([run_row(r) for r in runs])
+    rows, hist = zip(*read_runs(runs, workers)) if runs else ((), ())
+    df = pd.DataFrame(list(rows))
     df.attrs["older_runs"] = older
+    epochs = pd.DataFrame([h for part in hist for h in part], columns=list(HISTORY_FIELDS))
+    epochs["run_id"] = [r["run_id"] for r, part in zip(rows, hist) for _ in part]
     if df.empty:
-        return df
+        return df, epochs
     order = list(spec.conditions)
     order += [c for c in dict.fromkeys(df["condition"]) if c not in order]
     df["condition"] = pd.Categorical(df["condition"], categories=order, ordered=True)
-    return df.sort_values(["condition", "seed", "run_id"], kind="stable").reset_index(drop=True)
+    df = df.sort_values(["condition", "seed", "run_id"], kind="stable")
+    return df.reset_index(drop=True), epochs
 
 
-def collect_history(exp_dir: str | Path, runs: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
-    """One row per epoch of each run in ``runs`` (its ``history.csv``), with the run's
-    ``keep`` columns (``run_id`` among them); corrupt histories are left out."""
-    folder, records = ExperimentFolder(exp_dir), []
-    keep = list(dict.fromkeys(keep))
-    for values in runs[keep].itertuples(index=False, name=None):
-        tags = dict(zip(keep, values))
-        try:
-            hist = folder.run(tags["run_id"]).history_rows()
-        except Corrupt:
-            continue
-        records += [{**h, **tags} for h in hist]  # one DataFrame at the end: fast at 10,000
-    out = pd.DataFrame(records)
-    if "condition" in keep and not out.empty:
-        out["condition"] = pd.Categorical(out["condition"], runs["condition"].cat.categories,
-                                          ordered=True)
-    return out
+def with_runs(epochs: pd.DataFrame, runs: pd.DataFrame, keep: list[str]) -> pd.DataFrame:
+    """The epochs of the runs in ``runs``, in their order, each with the run's ``keep``
+    columns (``run_id`` among them)."""
+    keep = list(dict.fromkeys(["run_id", *keep]))
+    out = runs[keep].merge(epochs, on="run_id", how="inner", sort=False)
+    return out[[*HISTORY_FIELDS, *keep]]
 
 
 def save_runs(df: pd.DataFrame, exp_dir: Path) -> None:
