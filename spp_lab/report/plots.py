@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from spp_lab.metrics import title as metric_title  # noqa: E402
 
@@ -162,6 +163,7 @@ def learning_curves(history: pd.DataFrame, rows: str | None = None,
             ax.plot(x[small], y[small], linestyle="none", marker=MARKERS[j % 7], markersize=6,
                     markerfacecolor="white", color=SHADES[j % 7])
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(str(pv) if pv is not None else "", fontsize=9)
         ax.grid(alpha=0.3)
         if metric.endswith("_err"):
@@ -185,11 +187,13 @@ def _other_size(c: pd.DataFrame, test_size: int | None) -> pd.Series:
 
 
 def save(fig: Figure, stem) -> list:
-    """PNG and SVG beside each other; returns the paths."""
+    """PNG and SVG beside each other, cropped to what is drawn (as ``bbox_inches="tight"``,
+    measured once for both); returns the paths."""
+    bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
     out = []
     for ext in ("png", "svg"):
         path = stem.with_suffix(f".{ext}")
-        fig.savefig(path, dpi=120, bbox_inches="tight",
+        fig.savefig(path, dpi=120, bbox_inches=bbox,
                     metadata={"Date": None} if ext == "svg" else None)
         out.append(path)
     plt.close(fig)
