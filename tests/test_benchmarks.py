@@ -20,6 +20,14 @@ def test_spp_benchmark_runs_and_compares_the_same_numbers(monkeypatch):
     assert torch.equal(bench_spp.ours(x, (3, 2, 1)), bench_spp.per_level(x, (3, 2, 1)))
 
 
-def test_report_benchmark_runs_on_a_small_fixture():
-    r = bench_report.run(n=48)
-    assert r["rows"] == 48 and r["seconds"] > 0
+def test_report_benchmark_runs_on_a_small_fixture(tmp_path):
+    from spp_lab.report.collect import collect_runs
+
+    bench_report.make_fixture(tmp_path / "x", n=12)  # finished runs as the runner leaves them
+    runs, epochs = collect_runs(tmp_path / "x")
+    assert runs["status"].eq("done").all() and len(epochs) == 12 * 3
+    assert set(zip(runs["condition"], runs["model.head"])) == {
+        ("no SPP", "pool"), ("SPP single-size", "spp"), ("SPP multi-size", "spp")}
+    assert "data.batch_size" in runs  # the whole resolved config, as real runs have
+    r = bench_report.run(n=48, reps=1)
+    assert r["rows"] == 48 and r["command"] > r["seconds"] > 0 and r["baseline"] > 0
