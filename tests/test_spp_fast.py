@@ -132,6 +132,8 @@ def test_every_backward_scatter_handles_any_strides(scatter, bins, levels, size)
     for name, leaf, view in layouts(base):
         x1, x2 = view(), base.clone().requires_grad_()
         assert torch.equal(x1, base), name
+        strides = []  # of the gradient as the layer hands it back (leaf.grad is restrided)
+        x1.register_hook(lambda g, out=strides: out.append(g.stride()))
         y1 = pyramid_max(x1, levels, bins, n_f, scatter=scatter)
         y2 = direct(x2, levels, "max", bins)
         assert torch.equal(y1, y2), name
@@ -141,6 +143,8 @@ def test_every_backward_scatter_handles_any_strides(scatter, bins, levels, size)
         grad = leaf.grad if leaf.shape == base.shape else leaf.grad[:, ::2]
         grad = grad.transpose(2, 3) if name == "transposed" else grad
         torch.testing.assert_close(grad, x2.grad, rtol=1e-12, atol=1e-12, msg=name)
+        if name in ("contiguous", "channels_last"):  # the gradient in the input's layout
+            assert strides == [leaf.stride()], name
 
 
 def test_scatter_to_map_takes_channels_last_argmax_indices():
@@ -151,8 +155,10 @@ def test_scatter_to_map_takes_channels_last_argmax_indices():
     grad = torch.randn(2, 3, 16)
     ref = torch.zeros(2, 3, 169).scatter_add_(2, idx.reshape(2, 3, -1).contiguous(), grad)
     for method in SCATTERS:
-        out = scatter_to_map(grad, idx.reshape(2, 3, -1), 169, method)
-        torch.testing.assert_close(out, ref)
+        for cl in (False, True):
+            out = scatter_to_map(grad, idx.reshape(2, 3, -1), 169, method, channels_last=cl)
+            torch.testing.assert_close(out, ref)
+            assert out.view(2, 3, 13, 13).stride() == (x.stride() if cl else (507, 169, 13, 1))
     with pytest.raises(ValueError, match="allowed: scatter_add, index_put"):
         scatter_to_map(grad, idx.reshape(2, 3, -1), 169, "atomic")
 
@@ -260,5 +266,6 @@ def test_the_deterministic_scatter_keeps_every_tensor_on_the_input_device():
 
     grad = torch.randn(2, 3, 4, device="meta")
     idx = torch.zeros(2, 3, 4, dtype=torch.long, device="meta")
-    out = scatter_to_map(grad, idx, 9, "index_put")
-    assert (out.device.type, tuple(out.shape)) == ("meta", (2, 3, 9))
+    for cl in (False, True):
+        out = scatter_to_map(grad, idx, 9, "index_put", channels_last=cl)
+        assert (out.device.type, tuple(out.shape)) == ("meta", (2, 3, 9))

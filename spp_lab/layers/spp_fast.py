@@ -15,6 +15,7 @@ Two scatters give the same numbers (:data:`SCATTERS`): ``scatter_add`` (atomics 
 ``index_put`` (``index_put_(accumulate=True)``, which has a deterministic CUDA kernel, where
 adaptive max pooling's own CUDA backward has none). :func:`scatter_method` picks one from the
 device and the determinism flag; both run, and are tested, on the CPU with any input strides.
+The map's gradient comes back in the input's layout (channels-last for a channels-last map).
 At ties the gradient goes to one of the tied maxima, which is a valid subgradient but not
 always the element that per-level pooling picks.
 
@@ -80,18 +81,26 @@ def scatter_method(device_type: str, deterministic: bool) -> str:
     return "index_put" if device_type == "cuda" and deterministic else "scatter_add"
 
 
-def scatter_to_map(grad_fine: Tensor, idx: Tensor, hw: int, method: str) -> Tensor:
+def scatter_to_map(grad_fine: Tensor, idx: Tensor, hw: int, method: str,
+                   channels_last: bool = False) -> Tensor:
     """Add ``grad_fine`` (N, C, F) into a zero (N, C, hw) map at argmax indices ``idx``
-    (N, C, F, any strides; each index in ``[0, hw)``)."""
+    (N, C, F, any strides; each index in ``[0, hw)``); the map's memory is (N, hw, C) when
+    ``channels_last``, so that ``.view(N, C, H, W)`` is a channels-last tensor."""
     n, c, _ = grad_fine.shape
-    out = grad_fine.new_zeros(n, c, hw)
+    store = grad_fine.new_zeros((n, hw, c) if channels_last else (n, c, hw))
+    out = store.transpose(1, 2) if channels_last else store
     if method == "scatter_add":
         return out.scatter_add_(2, idx, grad_fine)
     if method != "index_put":
         raise ValueError(f"unknown scatter {method!r}; allowed: {', '.join(SCATTERS)}")
-    # Flat offsets in logical order: reshape (never view) copes with channels-last indices.
-    base = torch.arange(n * c, device=idx.device).view(n, c, 1) * hw
-    out.view(-1).index_put_(((idx + base).reshape(-1),), grad_fine.reshape(-1), True)
+    # Flat offsets into the store in logical order: reshape (never view) copes with
+    # channels-last indices.
+    arange = functools.partial(torch.arange, device=idx.device)
+    if channels_last:
+        flat = idx * c + arange(n).view(n, 1, 1) * (hw * c) + arange(c).view(1, c, 1)
+    else:
+        flat = idx + arange(n * c).view(n, c, 1) * hw
+    store.view(-1).index_put_((flat.reshape(-1),), grad_fine.reshape(-1), True)
     return out
 
 
@@ -119,6 +128,10 @@ class _PyramidMax(torch.autograd.Function):
             coarse_idx.append(gi.reshape(n, c, -1))
         ctx.save_for_backward(idx.reshape(n, c, -1), *coarse_idx)
         ctx.levels, ctx.n_f, ctx.in_shape = levels, n_f, x.shape
+        # The gradient comes back in the input's layout: a channels-last net's conv5
+        # backward then needs no conversion (as the pool head's max_pool2d backward).
+        ctx.channels_last = not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last)
         ctx.scatter = scatter or scatter_method(
             x.device.type, torch.are_deterministic_algorithms_enabled())
         return torch.cat(parts, dim=1)
@@ -138,7 +151,7 @@ class _PyramidMax(torch.autograd.Function):
             else:
                 grad_fine.scatter_add_(2, coarse_idx[k], g)
                 k += 1
-        grad_x = scatter_to_map(grad_fine, idx, h * w, ctx.scatter)
+        grad_x = scatter_to_map(grad_fine, idx, h * w, ctx.scatter, ctx.channels_last)
         return grad_x.view(n, c, h, w), None, None, None, None
 
 
