@@ -1,13 +1,15 @@
 """Training throughput (images/s) of the default experiment's model with the spp, pool and
 global heads, channels_last against contiguous memory, and the data path against what the
-model consumes. About 1-2 minutes.
+model consumes. About 3 minutes.
 
     python -m benchmarks.bench_train
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -20,19 +22,20 @@ from spp_lab.data.shapes import make_scenes, render
 from spp_lab.module import SPPClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
+BATCH = 64
 
 
 def default_base() -> dict:
     return yaml.safe_load((ROOT / "experiments.yaml").read_text())["base"]
 
 
-def images_per_s(head: str, steps: int = 12, batch: int = 64, channels_last: bool = True,
-                 arch: str | None = None, batchnorm: bool | None = None) -> float:
+def stepper(head: str, batch: int = BATCH, channels_last: bool = True,
+            arch: str | None = None, batchnorm: bool | None = None) -> Callable[[], float]:
+    """One training step (fwd, bwd, AdamW) of the default model with these switches, as a
+    function that runs it and returns its seconds."""
     base = default_base()
     size = base["data"]["image_size"]
-    model_kw = {k: v for k, v in base["model"].items()}
-    model_kw["head"] = head
-    model_kw["arch"] = arch or model_kw.get("arch", "zf5")
+    model_kw = {**base["model"], "head": head, "arch": arch or base["model"].get("arch", "zf5")}
     if batchnorm is not None:
         model_kw["batchnorm"] = batchnorm
     torch.manual_seed(0)
@@ -41,17 +44,15 @@ def images_per_s(head: str, steps: int = 12, batch: int = 64, channels_last: boo
     opt = torch.optim.AdamW(m.parameters(), 1e-3)
     x = torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8)
     y = torch.randint(0, 10, (batch,))
-    times = []
-    for i in range(steps + 3):
+
+    def step() -> float:
         t0 = time.perf_counter()
         loss = F.cross_entropy(m(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if i >= 3:
-            times.append(time.perf_counter() - t0)
-    times.sort()
-    return batch / times[len(times) // 2]
+        return time.perf_counter() - t0
+    return step
 
 
 def data_rates(n: int = 4000) -> dict[str, float]:
@@ -71,16 +72,28 @@ def data_rates(n: int = 4000) -> dict[str, float]:
     return {"generate": gen, "loader": load}
 
 
-def interleaved(cases: dict, rounds: int = 3) -> dict:
-    """Median images/s per case over ``rounds`` rounds that alternate the cases' order,
-    after one discarded round: the first model measured in a process runs slow."""
-    for kwargs in cases.values():
-        images_per_s(**kwargs, steps=3)
-    seen: dict = {k: [] for k in cases}
+def paired(cases: dict, rounds: int = 150, warmup: int = 5) -> dict[object, list[float]]:
+    """Step times of each case, one step of each in turn (the order reversed every round),
+    so that the machine's drift (±20% over seconds on this VM) hits every case alike."""
+    steps = {k: stepper(**kw) for k, kw in cases.items()}
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times: dict = {k: [] for k in cases}
     for r in range(rounds):
-        for key in (list(cases) if r % 2 == 0 else list(cases)[::-1]):
-            seen[key].append(images_per_s(**cases[key]))
-    return {k: sorted(v)[len(v) // 2] for k, v in seen.items()}
+        for k in (list(cases) if r % 2 == 0 else list(cases)[::-1]):
+            times[k].append(steps[k]())
+    return times
+
+
+def rate(times: dict, a: object) -> float:
+    """Images/s of case ``a``: the batch over its median step."""
+    return BATCH / statistics.median(times[a])
+
+
+def ratio(times: dict, a: object, b: object) -> float:
+    """``a``'s images/s over ``b``'s: the median over rounds of the pair's step-time ratio."""
+    return statistics.median(tb / ta for ta, tb in zip(times[a], times[b]))
 
 
 def lrn_layer(shape=(32, 96, 55, 55), reps: int = 7) -> dict[str, float]:
@@ -105,36 +118,38 @@ def lrn_layer(shape=(32, 96, 55, 55), reps: int = 7) -> dict[str, float]:
 def run() -> dict:
     from benchmarks.gpu_check import data_rate
 
-    speeds = interleaved({h: {"head": h} for h in ("spp", "pool", "global")})
-    layout = interleaved({(a, cl): {"head": "spp", "arch": a, "channels_last": cl}
-                          for a in ("zf5", "overfeat5") for cl in (True, False)})
-    norm = interleaved({bn: {"head": "spp", "batchnorm": bn} for bn in (False, True)})
+    speeds = paired({h: {"head": h} for h in ("spp", "pool", "global")})
+    layout = paired({(a, cl): {"head": "spp", "arch": a, "channels_last": cl}
+                     for a in ("zf5", "overfeat5") for cl in (True, False)}, rounds=75)
+    norm = paired({bn: {"head": "spp", "batchnorm": bn} for bn in (False, True)}, rounds=75)
     return {"speeds": speeds, "layout": layout, "norm": norm, "lrn": lrn_layer(),
             "data": data_rates(), "jpeg": data_rate(quick=False)}
 
 
 def report(r: dict) -> str:
-    s, d = r["speeds"], r["data"]
+    s, d, lay, norm = r["speeds"], r["data"], r["layout"], r["norm"]
+    spp = rate(s, "spp")
     return "\n".join([
-        "Training throughput, default model (fwd+bwd+step, batch 64, images/s)",
-        "  " + ", ".join(f"{h}: {v:.0f}" for h, v in s.items()),
-        f"  spp / pool = {s['spp'] / s['pool']:.2f}x   "
-        f"spp / global = {s['spp'] / s['global']:.2f}x",
+        f"Training throughput, default model (fwd+bwd+step, batch {BATCH}, images/s at the "
+        f"median step of {len(s['spp'])}; ratios: medians of paired steps' ratios)",
+        "  " + ", ".join(f"{h}: {rate(s, h):.0f}" for h in s),
+        f"  spp / pool = {ratio(s, 'spp', 'pool'):.2f}x   "
+        f"spp / global = {ratio(s, 'spp', 'global'):.2f}x",
         "Memory format, spp head (images/s): channels_last (default) / contiguous",
-        *(f"  {a}: {r['layout'][a, True]:.0f} / {r['layout'][a, False]:.0f} = "
-          f"{r['layout'][a, True] / r['layout'][a, False]:.2f}x" for a in ("zf5", "overfeat5")),
+        *(f"  {a}: {rate(lay, (a, True)):.0f} / {rate(lay, (a, False)):.0f} = "
+          f"{ratio(lay, (a, True), (a, False)):.2f}x" for a in ("zf5", "overfeat5")),
         "Data path (images/s)",
         f"  shapes generation: {d['generate']:.0f}  loader (crops, flips, batches): "
         f"{d['loader']:.0f}",
-        f"  loader / model consumption (spp) = {d['loader'] / s['spp']:.1f}x   "
-        f"generation / consumption = {d['generate'] / s['spp']:.1f}x",
+        f"  loader / model consumption (spp) = {d['loader'] / spp:.1f}x   "
+        f"generation / consumption = {d['generate'] / spp:.1f}x",
         f"  with data.resample (both, every epoch) / consumption = "
-        f"{1 / (1 / d['generate'] + 1 / d['loader']) / s['spp']:.1f}x",
+        f"{1 / (1 / d['generate'] + 1 / d['loader']) / spp:.1f}x",
         "LRN (ZF-5's normalisation), fwd+bwd on a 32x96x55x55 channels-last map (ms)",
         f"  banded 1x1 conv {r['lrn']['ours_ms']:.1f} / torch's LocalResponseNorm "
         f"{r['lrn']['torch_ms']:.1f} = {r['lrn']['torch_ms'] / r['lrn']['ours_ms']:.2f}x faster",
-        f"  default ZF-5 images/s: LRN {r['norm'][False]:.0f} / batch norm "
-        f"{r['norm'][True]:.0f} = {r['norm'][False] / r['norm'][True]:.2f}x",
+        f"  default ZF-5 images/s: LRN {rate(norm, False):.0f} / batch norm "
+        f"{rate(norm, True):.0f} = {ratio(norm, False, True):.2f}x",
         "JPEG image folder (500x375, decode + resize 256 + crop 224 + flip), one worker: "
         f"{r['jpeg']['cpu_worker_img_per_s']:.0f} images/s"])
 

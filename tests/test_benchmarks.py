@@ -31,3 +31,14 @@ def test_report_benchmark_runs_on_a_small_fixture(tmp_path):
     assert "data.batch_size" in runs  # the whole resolved config, as real runs have
     r = bench_report.run(n=48, reps=1)
     assert r["rows"] == 48 and r["command"] > r["seconds"] > 0 and r["baseline"] > 0
+
+
+def test_train_benchmark_pairs_steps_and_takes_ratios_per_pair():
+    from benchmarks import bench_train
+
+    t = bench_train.paired({"spp": {"head": "spp"}, "pool": {"head": "pool"}}, rounds=2,
+                           warmup=1)
+    assert [len(v) for v in t.values()] == [2, 2] and min(min(v) for v in t.values()) > 0
+    times = {"a": [1.0, 2.0, 4.0], "b": [2.0, 2.0, 2.0]}
+    assert bench_train.ratio(times, "a", "b") == 1.0  # pairs 2, 1, 0.5: not 2 / 2
+    assert bench_train.rate(times, "a") == bench_train.BATCH / 2.0
