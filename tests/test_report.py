@@ -279,6 +279,28 @@ def test_run_folders_read_in_processes_give_the_same_frames(fake_experiment, tmp
     assert epochs.groupby("run_id").size().eq(2).sum() == 17  # 18 done, one now corrupt
 
 
+def test_charts_drawn_in_forked_processes_are_the_charts_drawn_here(fake_experiment,
+                                                                      tmp_path):
+    from spp_lab.report.collect import with_runs
+    from spp_lab.report.draw import Charts
+    from spp_lab.report.plots import learning_curves
+
+    runs, epochs = collect_runs(fake_experiment)
+    hist = with_runs(epochs, runs[runs["finished"]], ["condition", "model.arch"])
+    tidy = comparison(runs[runs["finished"]], "model.arch", "val_top1_err", CONDS, CONDS[0])[1]
+    for parallel in (False, True):
+        with Charts(parallel=parallel) as charts:
+            charts.draw(tmp_path / f"lc{parallel}", learning_curves, hist, "model.arch",
+                        test_size=32)
+            charts.draw(tmp_path / f"gains{parallel}", additive_gains, tidy, "model.arch")
+    for stem in ("lc", "gains"):
+        assert (tmp_path / f"{stem}True.png").read_bytes() == \
+            (tmp_path / f"{stem}False.png").read_bytes()
+        assert (tmp_path / f"{stem}True.svg").stat().st_size > 0
+    with pytest.raises(KeyError), Charts(parallel=True) as charts:  # a chart's error
+        charts.draw(tmp_path / "bad", additive_gains, pd.DataFrame(), "model.arch")
+
+
 def test_runs_of_an_earlier_experiment_file_stay_on_disk_out_of_the_tables(
         fake_experiment, tmp_path):
     """Editing the file changes run ids; the report keeps to the ids it expands to now."""

@@ -14,6 +14,7 @@ import pandas as pd
 from spp_lab.metrics import title
 from spp_lab.report import sections
 from spp_lab.report.collect import collect_runs, save_runs, with_runs
+from spp_lab.report.draw import Charts
 from spp_lab.report.paper import PAPER_CONDITIONS, mirrors_paper, paper_runs
 from spp_lab.report.stats import additive_sentence, interaction
 from spp_lab.report.tables import comparison, markdown_table
@@ -28,7 +29,6 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
     for stale in (*out.glob("table_*.*"), *out.glob("by_*.*")):  # named by metric or axis
         stale.unlink()
     (runs, epochs), spec = collect_runs(folder.path), folder.spec()
-    rep = spec.report
     md = [f"# {spec.name}", "", spec.description.strip(), ""]
     if runs.attrs.get("older_runs"):
         md += [f"{runs.attrs['older_runs']} run folders in `runs/` are not jobs of the "
@@ -36,29 +36,36 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
                "are kept on disk, out of these tables and `runs.csv`.", ""]
     if runs.empty:
         return _finish(out, md + ["No runs yet."])
-    save_runs(runs, folder.path)
+    with Charts() as charts:  # drawn meanwhile, where forking is safe
+        md += _sections(runs, epochs, spec, out, paper, charts)
+        save_runs(runs, folder.path)
+    return _finish(out, md)
+
+
+def _sections(runs: pd.DataFrame, epochs: pd.DataFrame, spec, out: Path, paper: bool,
+              charts: Charts) -> list[str]:
+    rep = spec.report
     counts = runs["status"].value_counts().reindex(list(STATES), fill_value=0)
     tally = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    md += [f"Runs: {len(runs)} ({tally}). Only finished runs enter the tables; the others "
-           "are listed in `runs.csv` with their status.", ""]
+    md = [f"Runs: {len(runs)} ({tally}). Only finished runs enter the tables; the others "
+          "are listed in `runs.csv` with their status.", ""]
     done = _finished(runs, rep.rows, spec.row_order)
     if done.empty:
-        return _finish(out, md + [f"No finished run yet ({len(runs)} runs: {tally}), so no "
-                                  "tables."])
+        return md + [f"No finished run yet ({len(runs)} runs: {tally}), so no tables."]
     if rep.metric not in done or done[rep.metric].isna().all():
-        return _finish(out, md + [
+        return md + [
             f"No finished run recorded {rep.metric} (report.metric); a test metric needs a "
-            "test split (data.num_test, a test/ folder or data.test_fraction)."])
+            "test split (data.num_test, a test/ folder or data.test_fraction)."]
     conditions = list(runs["condition"].cat.categories)
     baseline = rep.baseline or conditions[0]
     tidy, table_md = sections.tables(done, rep.rows, rep.metric, conditions, baseline, out,
                                      rep.ci)
     md += table_md + sections.steps(done, rep.rows, rep.metric, conditions, out, rep.ci)
-    md += sections.cost(done, rep.rows, out) + sections.gains_chart(tidy, rep.rows, out)
+    md += sections.cost(done, rep.rows, out) + sections.gains_chart(tidy, rep.rows, out, charts)
     if mirrors_paper(conditions, rep.rows, baseline):
         md += sections.beside_paper(tidy, rep.metric, out)
     if paper:
-        md += [sections.paper_chart(out, rep.metric), ""]
+        md += [sections.paper_chart(out, charts, rep.metric), ""]
     if len(rep.interaction) == 2:
         a, b = rep.interaction
         eff = interaction(done, a, b, rep.metric, rows=rep.rows if rep.rows in done else None,
@@ -68,8 +75,7 @@ def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
                markdown_table(list(eff.columns), eff.values.tolist()), ""]
     test_size = int(done["data.image_size"].iloc[0]) if "data.image_size" in done else None
     hist = with_runs(epochs, done, ["condition", rep.rows])
-    md += sections.charts(done, hist, spec, rep.metric, out, test_size)
-    return _finish(out, md)
+    return md + sections.charts(done, hist, spec, rep.metric, out, test_size, charts)
 
 
 def _finish(out: Path, md: list[str]) -> Path:
@@ -94,7 +100,7 @@ def write_paper(out: Path) -> Path:
           "ImageNet 2012 val error, 10-view testing; one run per cell, so no CI. The source "
           "of each cell is in `spp_lab/report/paper_table2.csv`; the Overfeat-7 single-size "
           "top-5 is uncertain (11.12, or 10.99 in another transcription).", "",
-          sections.paper_chart(out, "val_top1_err"), ""]
+          sections.paper_chart(out, Charts(parallel=False), "val_top1_err"), ""]
     for m in ("val_top1_err", "val_top5_err"):
         table, ptidy = comparison(paper_runs(), "model.arch", m, list(PAPER_CONDITIONS),
                                   PAPER_CONDITIONS[0])

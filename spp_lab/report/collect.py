@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing as mp
-import os
-import threading
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +21,7 @@ import pandas as pd
 from spp_lab.config import flatten
 from spp_lab.errors import UserError
 from spp_lab.metrics import METRICS
+from spp_lab.report.parallel import can_fork, cpus, fork_pool
 from spp_lab.runfolder import HISTORY_FIELDS, Corrupt, ExperimentFolder, RunFolder, Snapshot
 from spp_lab.runs import scalar as _scalar
 
@@ -64,23 +61,38 @@ def read_run(run: RunFolder) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return run_row(snap, run.run_id, cfg), snap.history or []
 
 
-def _read_path(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    return read_run(RunFolder(path))
+def read_frames(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs at ``paths`` as rows, and their epochs (with ``run_id``), as two frames:
+    what a worker process hands back (a frame pickles by column, a row dict by key)."""
+    rows, epochs, ids = [], [], []
+    for path in paths:
+        row, hist = read_run(RunFolder(path))
+        rows.append(row)
+        epochs += hist
+        ids += [row["run_id"]] * len(hist)
+    out = pd.DataFrame(epochs, columns=list(HISTORY_FIELDS))
+    out["run_id"] = ids
+    return pd.DataFrame(rows), out
 
 
-def read_runs(runs: list[RunFolder], workers: int | None = None) -> list[tuple]:
-    """:func:`read_run` of each, in order; in ``workers`` forked processes when given, or
-    by default when there are :data:`PARALLEL_FROM` runs or more, more than one CPU and no
-    other thread in this process (forking a threaded process can deadlock)."""
+def read_runs(runs: list[RunFolder], workers: int | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`read_frames` of ``runs``, in order; in ``workers`` forked processes when
+    given, or by default from :data:`PARALLEL_FROM` runs on, where forking is safe
+    (:mod:`.parallel`)."""
     if workers is None:
-        alone = threading.active_count() == 1 and "fork" in mp.get_all_start_methods()
-        many = len(runs) >= PARALLEL_FROM and alone
-        workers = min(len(os.sched_getaffinity(0)), 8) if many else 1
+        workers = min(cpus(), 8) if len(runs) >= PARALLEL_FROM and can_fork() else 1
+    paths = [str(r.path) for r in runs]
     if workers < 2:
-        return [read_run(r) for r in runs]
-    chunk = max(1, len(runs) // (4 * workers))
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-        return list(pool.map(_read_path, [str(r.path) for r in runs], chunksize=chunk))
+        return read_frames(paths)
+    size = -(-len(paths) // (4 * workers))
+    with fork_pool(workers) as pool:
+        parts = list(pool.map(read_frames, [paths[i:i + size]
+                                            for i in range(0, len(paths), size)]))
+    # A column that is all None in one part is object there; infer_objects gives the
+    # dtypes one frame of every row would have had.
+    return tuple(pd.concat([p[k] for p in parts], ignore_index=True).infer_objects()
+                 for k in (0, 1))
 
 
 def collect(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
@@ -107,11 +119,8 @@ def collect_runs(exp_dir: str | Path, current_only: bool = True,
         raise UserError(f"{err}; `spp-lab report FILE.yaml` rewrites it from the "
                         "experiment file") from None
     runs, older = folder.run_folders(current_only)
-    rows, hist = zip(*read_runs(runs, workers)) if runs else ((), ())
-    df = pd.DataFrame(list(rows))
+    df, epochs = read_runs(runs, workers)
     df.attrs["older_runs"] = older
-    epochs = pd.DataFrame([h for part in hist for h in part], columns=list(HISTORY_FIELDS))
-    epochs["run_id"] = [r["run_id"] for r, part in zip(rows, hist) for _ in part]
     if df.empty:
         return df, epochs
     order = list(spec.conditions)

@@ -184,17 +184,3 @@ def _other_size(c: pd.DataFrame, test_size: int | None) -> pd.Series:
         return pd.Series(False, index=sorted(c["epoch"].unique()))
     other = c["train_size"].astype(str) != str(test_size)
     return other.groupby(c["epoch"]).any()
-
-
-def save(fig: Figure, stem) -> list:
-    """PNG and SVG beside each other, cropped to what is drawn (as ``bbox_inches="tight"``,
-    measured once for both); returns the paths."""
-    bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
-    out = []
-    for ext in ("png", "svg"):
-        path = stem.with_suffix(f".{ext}")
-        fig.savefig(path, dpi=120, bbox_inches=bbox,
-                    metadata={"Date": None} if ext == "svg" else None)
-        out.append(path)
-    plt.close(fig)
-    return out

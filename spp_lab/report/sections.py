@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from spp_lab.metrics import title, top5_of
+from spp_lab.report.draw import Charts
 from spp_lab.report.paper import PAPER_CONDITIONS, paper_beside, paper_runs
-from spp_lab.report.plots import additive_gains, gains_data, learning_curves, metric_by_axis, save
+from spp_lab.report.plots import additive_gains, gains_data, learning_curves, metric_by_axis
 from spp_lab.report.stats import cell_stats, seeds_for_ci
 from spp_lab.report.tables import comparison, markdown_table, to_html, to_latex, to_markdown
 
@@ -94,10 +95,10 @@ def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
             markdown_table([rows, "step", "change", "pairs", f"{title(metric)}"], body), ""]
 
 
-def gains_chart(tidy: pd.DataFrame, rows: str, out: Path) -> list[str]:
+def gains_chart(tidy: pd.DataFrame, rows: str, out: Path, charts: Charts) -> list[str]:
     """The gains chart, and the numbers it draws beside it (``additive_gains.csv``)."""
     gains_data(tidy, rows).round(4).to_csv(out / "additive_gains.csv", index=False)
-    save(additive_gains(tidy, rows), out / "additive_gains")
+    charts.draw(out / "additive_gains", additive_gains, tidy, rows)
     return ["## Gains against the baseline", "", "![additive gains](additive_gains.png)", ""]
 
 
@@ -129,28 +130,28 @@ def cost(done: pd.DataFrame, rows: str, out: Path) -> list[str]:
 
 
 def charts(done: pd.DataFrame, hist: pd.DataFrame, spec, metric: str, out: Path,
-           test_size: int | None) -> list[str]:
+           test_size: int | None, drawer: Charts) -> list[str]:
     """A chart per swept axis other than the rows, and the learning curves."""
     md, rows = [], spec.report.rows
     for axis in spec.grid:
         if axis != rows and axis in done and done[axis].nunique() > 1:
             st = cell_stats(done, [axis, "condition"], metric)
             stem = "by_" + axis.replace(".", "_")
-            save(metric_by_axis(st, axis, metric, order=spec.axis_order.get(axis)),
-                 out / stem)
+            drawer.draw(out / stem, metric_by_axis, st, axis, metric,
+                        order=spec.axis_order.get(axis))
             md += [f"![{axis}]({stem}.png)", ""]
     if not hist.empty:
-        save(learning_curves(hist, rows, test_size=test_size), out / "learning_curves")
+        drawer.draw(out / "learning_curves", learning_curves, hist, rows, test_size=test_size)
         md += ["## Learning curves (validation)", "",
                "![learning curves](learning_curves.png)", ""]
     return md
 
 
-def paper_chart(out: Path, metric: str = "val_top1_err") -> str:
+def paper_chart(out: Path, charts: Charts, metric: str = "val_top1_err") -> str:
     table, ptidy = comparison(paper_runs(), "model.arch", metric, list(PAPER_CONDITIONS),
                               PAPER_CONDITIONS[0])
-    save(additive_gains(ptidy, "model.arch", "The paper's Table 2: SPP and multi-size "
-                        "training against no SPP (ImageNet val, 10 views)"),
-         out / "paper_additive_gains")
+    charts.draw(out / "paper_additive_gains", additive_gains, ptidy, "model.arch",
+                "The paper's Table 2: SPP and multi-size training against no SPP (ImageNet "
+                "val, 10 views)")
     write_tables(table, ptidy, out, f"paper_table_{metric}", "SPP-net Table 2 (ImageNet)")
     return "![the paper's additive gains](paper_additive_gains.png)"
