@@ -244,3 +244,21 @@ def test_stratified_test_fraction_without_a_test_folder(image_folder):
     assert 14 in keep  # a class of one image stays in training
     assert stratified_split(labels, 0.3, seed=0) == (keep, out)
     assert stratified_split(labels, 0.3, seed=1) != (keep, out)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_training_crops_change_every_epoch_with_persistent_workers(image_folder, workers):
+    """Loader workers outlive an epoch (persistent_workers) with their own copy of the
+    dataset; the crops must still follow the epoch Lightning hands the sampler."""
+    dm = SPPDataModule(DataConfig(name="imagefolder", root=str(image_folder), image_size=32,
+                                  val_fraction=0.34, batch_size=4, num_workers=workers))
+    loader = dm.train_dataloader()
+    assert loader.persistent_workers == (workers > 0)
+    seen = []
+    for epoch in (0, 1, 0):
+        loader.sampler.set_epoch(epoch)  # what Lightning does at each epoch's start,
+        dm.set_epoch(epoch)  # and train.EpochToData
+        crops = sorted((int(y), x.float().sum().item()) for xb, yb in loader
+                       for x, y in zip(xb, yb))
+        seen.append(crops)
+    assert seen[0] != seen[1] and seen[0] == seen[2]  # new crops, and a function of epoch

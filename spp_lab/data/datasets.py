@@ -29,6 +29,13 @@ def random_crop_flip(img: Tensor, size: int, flip: bool, g: torch.Generator) -> 
     return out
 
 
+def split_key(key: int | tuple[int, int], epoch: int) -> tuple[int, int]:
+    """(index, epoch) of a sample key: an index (``epoch`` is the dataset's own), or the
+    (index, epoch) pair the training sampler yields. The epoch travels with the index, so a
+    loader worker that outlives an epoch (``persistent_workers``) crops for the right one."""
+    return key if isinstance(key, tuple) else (key, epoch)
+
+
 class TensorImages(Dataset):
     """In-memory uint8 images of any sizes; train mode crops randomly (seeded per epoch)."""
 
@@ -41,10 +48,11 @@ class TensorImages(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Tensor, int]:
+        i, epoch = split_key(key, self.epoch)
         img = self.images[i]
         if self.crop is not None:
-            g = torch.Generator().manual_seed(hash((self.seed, self.epoch, i)) & 0x7FFFFFFF)
+            g = torch.Generator().manual_seed(hash((self.seed, epoch, i)) & 0x7FFFFFFF)
             img = random_crop_flip(img, self.crop, self.flip, g)
         return img, self.labels[i]
 
@@ -62,19 +70,18 @@ class FreshScenes(Dataset):
     def __len__(self) -> int:
         return self.n
 
-    def _images(self) -> TensorImages:
-        if self._drawn is None or self._drawn[0] != self.epoch:
-            sc = make_scenes(self.n, self.seed, "train", epoch=self.epoch, scale=self.scale,
+    def _images(self, epoch: int) -> TensorImages:
+        if self._drawn is None or self._drawn[0] != epoch:
+            sc = make_scenes(self.n, self.seed, "train", epoch=epoch, scale=self.scale,
                              gap=self.gap)
             ds = TensorImages(render(sc, self.resize), sc.labels.tolist(), self.crop,
                               self.flip, self.train_seed)
-            self._drawn = (self.epoch, ds)
-        ds = self._drawn[1]
-        ds.epoch = self.epoch
-        return ds
+            self._drawn = (epoch, ds)
+        return self._drawn[1]
 
-    def __getitem__(self, i: int) -> tuple[Tensor, int]:
-        return self._images()[i]
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Tensor, int]:
+        i, epoch = split_key(key, self.epoch)
+        return self._images(epoch)[i, epoch]
 
 
 def shapes_splits(c, resize: int, train_seed: int) -> tuple[Dataset, Dataset, Dataset | None]:
@@ -147,12 +154,13 @@ class PILFolder(Dataset):
             self._sizes = out
         return self._sizes
 
-    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[Tensor, int]:
+        i, epoch = split_key(key, self.epoch)
         img = self._load(i)
         if self.crop is None:
             return img, self.labels[i]
         if self.train:
-            g = torch.Generator().manual_seed(hash((self.seed, self.epoch, i)) & 0x7FFFFFFF)
+            g = torch.Generator().manual_seed(hash((self.seed, epoch, i)) & 0x7FFFFFFF)
             return random_crop_flip(img, self.crop, self.flip, g), self.labels[i]
         h, w = img.shape[-2:]
         top, left = (h - self.crop) // 2, (w - self.crop) // 2

@@ -31,10 +31,11 @@ from spp_lab.data.shapes import CLASSES
 from spp_lab.errors import UserError
 
 
-class EpochShuffle(Sampler[int]):
+class EpochShuffle(Sampler[tuple[int, int]]):
     """A random order of ``range(n)`` that is a function of (seed, epoch): Lightning calls
     ``set_epoch`` each epoch, so a run resumed at epoch k sees the order an uninterrupted
-    run sees there."""
+    run sees there. It yields ``(index, epoch)``: the training crops and flips are seeded
+    by both, and loader workers persist across epochs with a stale copy of the dataset."""
 
     def __init__(self, n: int, seed: int) -> None:
         self.n, self.seed, self.epoch = n, seed, 0
@@ -44,7 +45,7 @@ class EpochShuffle(Sampler[int]):
 
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        return ((i, self.epoch) for i in torch.randperm(self.n, generator=g).tolist())
 
     def __len__(self) -> int:
         return self.n
