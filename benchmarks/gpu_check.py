@@ -14,8 +14,8 @@ on one H100; the device's own Python needs pydantic beside torch and Lightning).
    channels-last no slower than contiguous);
 5. ZF-5 at 224 px, bf16, channels-last: images/s with the paper's LRN against batch norm
    (target ≥ 0.8×), and the packing estimate against the measured peak memory;
-6. data: JPEG decode + augment images/s per CPU worker (and on the GPU), against what the
-   model consumes: does data or model bound ZF-5 at 224 px?
+6. data: JPEG decode + augment images/s per CPU worker and on the device (``data.decode:
+   device``), against what the model consumes: does data or model bound ZF-5 at 224 px?
 7. the default grid in full (``spp-lab run experiments.yaml``): jobs per GPU, wall time
    (target ≤ 90 s on an H100).
 The table goes to stdout, and with ``$OUT`` set, also ``gpu_check.json`` there.
@@ -162,11 +162,13 @@ def zf5_speed(device: str, quick: bool, batchnorm: bool) -> dict:
     return {"img_per_s": batch * 1e3 / ms, "peak_bytes": peak, "size": size, "batch": batch}
 
 
-def data_rate(quick: bool) -> dict:
-    """JPEG decode + resize + crop + flip, images/s in one process (one loader worker)."""
+def data_rate(quick: bool, device: str = "cpu") -> dict:
+    """JPEG decode + resize + crop + flip, images/s: one loader worker (PIL), and a batch
+    decoded on ``device`` through ``data.decode: device``'s own code path."""
     from PIL import Image
 
     from spp_lab.data.datasets import PILFolder
+    from spp_lab.data.device_decode import JpegFolder, collate
     from spp_lab.data.shapes import make_scenes, render
 
     n = 16 if quick else 128
@@ -178,23 +180,22 @@ def data_rate(quick: bool) -> dict:
             f = Path(d) / f"{i}.jpg"
             Image.fromarray(img.permute(1, 2, 0).numpy()).save(f, quality=90)
             files.append(f)
-        ds = PILFolder(files, [0] * n, resize=256, crop=224, train=True, flip=True)
+        kw = {"resize": 256, "crop": 224, "train": True, "flip": True}
+        ds = PILFolder(files, [0] * n, **kw)
         t0 = time.perf_counter()
         for i in range(n):
             ds[i]
         cpu = n / (time.perf_counter() - t0)
-        gpu = None
-        if torch.cuda.is_available():
-            from torchvision.io import decode_jpeg, read_file
-
-            datas = [read_file(str(f)) for f in files]
-            decode_jpeg(datas[:4], device="cuda")
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            decode_jpeg(datas, device="cuda")
-            torch.cuda.synchronize()
-            gpu = n / (time.perf_counter() - t0)
-    return {"cpu_worker_img_per_s": cpu, "gpu_decode_img_per_s": gpu}
+        jpegs = JpegFolder(files, [0] * n, **kw)
+        batch = collate([jpegs[i] for i in range(n)], jpegs.view)
+        collate([jpegs[i] for i in range(4)], jpegs.view).decode(torch.device(device))
+        _sync(device)
+        t0 = time.perf_counter()
+        images, _ = batch.decode(torch.device(device))
+        _sync(device)
+        on_device = n / (time.perf_counter() - t0)
+    assert images.shape == (n, 3, 224, 224) and images.device.type == device
+    return {"cpu_worker_img_per_s": cpu, "device_decode_img_per_s": on_device}
 
 
 def spp_lab_run(args: list[str], out: Path, timeout: int) -> dict:
@@ -236,7 +237,7 @@ def run(device: str, quick: bool, runs: bool = True) -> dict:
                                  "batch_size": r["zf5_lrn"]["batch"]},
                         "train": {"precision": "bf16-mixed"}})
     r["zf5_estimate_bytes"] = estimate_job_bytes(cfg)
-    r["data"] = data_rate(quick)
+    r["data"] = data_rate(quick, device)
     return r
 
 
@@ -268,9 +269,9 @@ def table(r: dict) -> str:
                      "GiB | estimate ≥ measured |")
     d = r["data"]
     need = lrn["img_per_s"] / d["cpu_worker_img_per_s"]
-    gpu = f"; GPU decode {d['gpu_decode_img_per_s']:.0f} img/s" if d["gpu_decode_img_per_s"] \
-        else ""
-    lines.append(f"| JPEG decode+augment per CPU worker{gpu} | "
+    lines.append(f"| JPEG decode+augment on the device (data.decode: device) | "
+                 f"{d['device_decode_img_per_s']:.0f} img/s, one batch of 128 (16 quick) | |")
+    lines.append("| JPEG decode+augment per CPU worker | "
                  f"{d['cpu_worker_img_per_s']:.0f} img/s: {need:.1f} workers feed ZF-5 "
                  f"({'data' if need > (os.cpu_count() or 1) - 2 else 'model'}-bound here) | |")
     if "grid" in r:

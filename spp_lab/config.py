@@ -85,6 +85,10 @@ class DataConfig(_Strict):
     test_fraction: Num = Field(0.0, ge=0, lt=1, description=(
         "imagefolder/caltech101 without a test/ folder: fraction held out per class as the "
         "test split; 0: no test split"))
+    decode: Literal["cpu", "device"] = Field("cpu", description=(
+        "imagefolder of JPEGs: decode in the loader workers (cpu), or on the training "
+        "device after the transfer (device: nvJPEG on a GPU), when CPU workers cannot "
+        "feed the model"))
 
     @model_validator(mode="after")
     def _scale_range(self) -> DataConfig:
@@ -94,6 +98,9 @@ class DataConfig(_Strict):
         if not 2.0 <= self.gap[0] <= self.gap[1] <= 6.0:
             raise ValueError(f"data.gap: expected 2 ≤ low ≤ high ≤ 6 radii (the pair apart, "
                              f"not overlapping), got {self.gap}")
+        if self.decode == "device" and self.name != "imagefolder":
+            raise ValueError(f"data.decode: 'device' decodes JPEG files of data.name "
+                             f"imagefolder, got data.name {self.name!r}; use decode: cpu")
         return self
 
 

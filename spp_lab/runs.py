@@ -28,7 +28,7 @@ _NOT_HASHED = ("experiment", "output_dir", "logging", "train.threads", "data.num
 # defaults, so every run folder made before they existed keeps its id.
 ADDED_LATER = {"data.resample": False, "data.scale": [0.11, 0.24], "data.gap": [2.2, 2.8],
                "data.test_views": [],
-               "data.test_fraction": 0.0, "train.ema": None}
+               "data.test_fraction": 0.0, "train.ema": None, "data.decode": "cpu"}
 
 
 def _pop(tree: dict[str, Any], key: str) -> Any:

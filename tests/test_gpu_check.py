@@ -17,3 +17,4 @@ def test_gpu_check_runs_on_the_cpu_and_prints_one_table():
     assert "| training switches on the device | 20/20 train | all |" in out
     assert out.count("| SPP fwd+bwd 8x16x13x13") == 4  # fp32/bf16 × contiguous/channels-last
     assert "LRN / batch norm img/s" in out and "JPEG decode+augment per CPU worker" in out
+    assert "| JPEG decode+augment on the device (data.decode: device) |" in out

@@ -7,6 +7,7 @@ batch full-size images by size.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -116,14 +117,40 @@ def shapes_view(c, split: str, view: str | int) -> TensorImages:
     return TensorImages(imgs, scenes.labels.tolist())
 
 
+@dataclass(frozen=True)
+class View:
+    """How a decoded image becomes a sample: its shorter side resized to ``resize``, then a
+    ``crop``×``crop`` crop, random and maybe flipped in training (seeded by seed, epoch
+    and index), centred otherwise; ``crop`` None: the whole image."""
+
+    resize: int
+    crop: int | None
+    train: bool
+    flip: bool
+    seed: int = 0
+
+    def __call__(self, img: Tensor, i: int, epoch: int) -> Tensor:
+        from torchvision.transforms.v2 import functional as TF
+
+        img = TF.resize(img, self.resize, antialias=True)
+        if self.crop is None:
+            return img
+        if self.train:
+            g = torch.Generator().manual_seed(hash((self.seed, epoch, i)) & 0x7FFFFFFF)
+            return random_crop_flip(img, self.crop, self.flip, g)
+        h, w = img.shape[-2:]
+        top, left = (h - self.crop) // 2, (w - self.crop) // 2
+        return img[:, top : top + self.crop, left : left + self.crop]
+
+
 class PILFolder(Dataset):
-    """Image files with labels; resize shorter side, then random/centre crop or full image."""
+    """Image files with labels, decoded with PIL and cut to samples by a :class:`View`."""
 
     def __init__(self, files: list[Path], labels: list[int], *, resize: int,
                  crop: int | None, train: bool, flip: bool, seed: int = 0) -> None:
         self.files, self.labels = files, labels
-        self.resize, self.crop, self.train, self.flip = resize, crop, train, flip
-        self.seed, self.epoch, self._sizes = seed, 0, None
+        self.view = View(resize, crop, train, flip, seed)
+        self.epoch, self._sizes = 0, None
 
     def __len__(self) -> int:
         return len(self.files)
@@ -133,38 +160,28 @@ class PILFolder(Dataset):
         from torchvision.transforms.v2 import functional as TF
 
         with Image.open(self.files[i]) as im:
-            img = TF.pil_to_tensor(im.convert("RGB"))
-        return TF.resize(img, self.resize, antialias=True)
+            return TF.pil_to_tensor(im.convert("RGB"))
 
     @property
     def sizes(self) -> list[tuple[int, int]] | None:
         """Full-image sizes after the resize, read from file headers (full-image eval)."""
-        if self.crop is not None:
+        if self.view.crop is not None:
             return None
         if self._sizes is None:
             from PIL import Image
 
-            out = []
+            out, r = [], self.view.resize
             for f in self.files:
                 with Image.open(f) as im:
                     w, h = im.size
-                s = self.resize / min(w, h)
-                out.append((int(h * s) if h > w else self.resize,
-                            int(w * s) if w > h else self.resize))
+                s = r / min(w, h)
+                out.append((int(h * s) if h > w else r, int(w * s) if w > h else r))
             self._sizes = out
         return self._sizes
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[Tensor, int]:
         i, epoch = split_key(key, self.epoch)
-        img = self._load(i)
-        if self.crop is None:
-            return img, self.labels[i]
-        if self.train:
-            g = torch.Generator().manual_seed(hash((self.seed, epoch, i)) & 0x7FFFFFFF)
-            return random_crop_flip(img, self.crop, self.flip, g), self.labels[i]
-        h, w = img.shape[-2:]
-        top, left = (h - self.crop) // 2, (w - self.crop) // 2
-        return img[:, top : top + self.crop, left : left + self.crop], self.labels[i]
+        return self.view(self._load(i), i, epoch), self.labels[i]
 
 
 def scan_folder(root: Path, classes: list[str] | None = None

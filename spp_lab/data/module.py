@@ -27,6 +27,7 @@ from spp_lab.data.datasets import (
     split_by_fraction,
     stratified_split,
 )
+from spp_lab.data.device_decode import Encoded, JpegFolder, check_jpegs, collate_for
 from spp_lab.data.shapes import CLASSES
 from spp_lab.errors import UserError
 
@@ -73,6 +74,11 @@ def _sizes(ds: Dataset) -> list[tuple[int, int]] | None:
         inner = _sizes(ds.dataset)
         return None if inner is None else [inner[i] for i in ds.indices]
     return getattr(ds, "sizes", None)
+
+
+def _collate(ds: Dataset):
+    """The collate function of ``ds``: JPEG bytes stay bytes, anything else is stacked."""
+    return collate_for(ds) if isinstance(ds, JpegFolder) else None
 
 
 def _shuffled(files: list, labels: list, seed: int) -> tuple[list, list]:
@@ -126,6 +132,7 @@ class SPPDataModule(pl.LightningDataModule):
         return root
 
     def _folder(self, files, labels, train: bool, view: str | int | None = None) -> PILFolder:
+        """A split's dataset (:class:`JpegFolder` with ``decode: device``)."""
         c = self.cfg
         view = view if view is not None else ("full" if c.eval_mode == "full" else
                                               c.image_size)
@@ -134,8 +141,9 @@ class SPPDataModule(pl.LightningDataModule):
             resize = self.resize
         else:
             resize = c.image_size if crop is None else round(crop * 8 / 7)
-        return PILFolder(files, labels, resize=resize, crop=crop, train=train, flip=c.flip,
-                         seed=self.train_seed)
+        kind = JpegFolder if c.decode == "device" else PILFolder
+        return kind(files, labels, resize=resize, crop=crop, train=train, flip=c.flip,
+                    seed=self.train_seed)
 
     def _setup_files(self) -> None:
         c, root = self.cfg, self._root()
@@ -158,6 +166,8 @@ class SPPDataModule(pl.LightningDataModule):
             test = ([tf[i] for i in held], [tl[i] for i in held])
             tf, tl = [tf[i] for i in keep], [tl[i] for i in keep]
         vf, vl = _shuffled(vf, vl, c.seed)
+        if c.decode == "device":
+            check_jpegs([*tf, *vf, *(test[0] if test else [])])
         self.train_ds, self.val_ds = self._folder(tf, tl, True), self._folder(vf, vl, False)
         if test is not None:
             self._test_files = _shuffled(*test, c.seed)
@@ -204,7 +214,7 @@ class SPPDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         self.setup()
         fresh = self.cfg.resample  # new scenes each epoch: workers must not keep old copies
-        return DataLoader(self.train_ds, self.cfg.batch_size,
+        return DataLoader(self.train_ds, self.cfg.batch_size, collate_fn=_collate(self.train_ds),
                           sampler=EpochShuffle(len(self.train_ds), self.train_seed),
                           drop_last=len(self.train_ds) > self.cfg.batch_size,
                           num_workers=self.cfg.num_workers,
@@ -236,6 +246,15 @@ class SPPDataModule(pl.LightningDataModule):
     def _eval_loader(self, ds: Dataset) -> DataLoader:
         sizes = _sizes(ds)
         if sizes is not None and len(set(sizes)) > 1:
-            return DataLoader(ds, batch_sampler=SizeBatchSampler(
-                sizes, self.cfg.batch_size), num_workers=self.cfg.num_workers)
-        return DataLoader(ds, self.cfg.batch_size, num_workers=self.cfg.num_workers)
+            return DataLoader(ds, batch_sampler=SizeBatchSampler(sizes, self.cfg.batch_size),
+                              num_workers=self.cfg.num_workers, collate_fn=_collate(ds))
+        return DataLoader(ds, self.cfg.batch_size, num_workers=self.cfg.num_workers,
+                          collate_fn=_collate(ds))
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        """``decode: device``: the JPEG bytes decoded straight onto the training device."""
+        if isinstance(batch, Encoded):
+            trainer = self.trainer
+            return batch.decode(trainer.strategy.root_device if trainer else
+                                torch.device("cpu"))
+        return batch
