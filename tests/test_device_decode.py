@@ -92,3 +92,19 @@ def test_device_decoding_refuses_what_it_cannot_decode(jpeg_folder, tmp_path):
     assert str(err.value) == (
         f"data.decode: 'device' decodes JPEG files only, and 1 of 7 are not "
         f"({mixed / 'bee' / 'odd.png'}, ...); convert them, or use decode: cpu")
+
+
+def test_what_the_device_decoder_refuses_goes_through_the_cpu_decoder(jpeg_folder, tmp_path):
+    """nvJPEG refuses CMYK JPEGs; here the JPEG decoder refuses a PNG's bytes, which takes
+    the same way round: the batch one by one, the refused one through decode_image."""
+    from torchvision.io import read_file
+    from torchvision.transforms.v2 import functional as TF
+
+    from spp_lab.data.device_decode import _decode_all
+
+    jpg = sorted((jpeg_folder / "ant").iterdir())[0]
+    png = tmp_path / "x.png"
+    Image.open(jpg).save(png)
+    out = _decode_all([read_file(str(jpg)), read_file(str(png))], torch.device("cpu"))
+    for img, f in zip(out, (jpg, png)):
+        assert torch.equal(img, TF.pil_to_tensor(Image.open(f).convert("RGB"))), f.name
