@@ -348,3 +348,22 @@ def test_notebook_executes_headless_on_a_results_fixture(fake_experiment, monkey
     text = "".join(str(o.get("data", {}).get("text/markdown", "")) for o in outputs)
     assert "39.50 ± 1.24" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_no_forking_while_another_thread_runs():
+    """A forked child can wait forever on a lock another thread held (a notebook kernel's,
+    a W&B run's): with one alive, the report draws and reads in its own process."""
+    import threading
+
+    from spp_lab.report.draw import Charts
+    from spp_lab.report.parallel import can_fork
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not can_fork()
+        assert Charts()._pool is None
+    finally:
+        stop.set()
+        other.join()
