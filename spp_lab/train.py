@@ -9,8 +9,10 @@
   A rerun resumes from it at the next epoch, with the same numbers an uninterrupted run gets
   (the batch order and the crops are functions of (seed, epoch), the size schedule of
   (seed, epoch, batch));
-* :class:`DivergenceGuard` stops a run whose loss becomes non-finite (:class:`Diverged`);
-* :class:`EpochToData` tells the data module the epoch (its crops depend on it).
+* :class:`DivergenceGuard` stops a run whose loss becomes non-finite (:class:`Diverged`).
+
+The crops' epoch reaches the datasets with each index, from the sampler whose epoch
+Lightning sets (:class:`~spp_lab.data.module.EpochShuffle`).
 
 A checkpoint is loaded with ``weights_only=True``, so a planted one cannot run code; one
 that does not load (truncated, foreign) is set aside as ``last.ckpt.corrupt`` and the run
@@ -235,15 +237,6 @@ class WeightAverage(Callback):
         self.avg, self.steps = state["avg"], state["steps"]
 
 
-class EpochToData(Callback):
-    """Tells the data module the epoch: its random crops are a function of it."""
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        dm = getattr(trainer, "datamodule", None)
-        if dm is not None:
-            dm.set_epoch(trainer.current_epoch)
-
-
 def usable_checkpoint(run: RunFolder) -> Path | None:
     """``last.ckpt`` if it loads as plain tensors and containers (``weights_only``); a file
     that does not is renamed ``last.ckpt.corrupt`` (kept for inspection) and ignored."""
@@ -352,7 +345,7 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     history = History(run, on_epoch, first_step)
     logger = tracking.make_logger(cfg, run.run_id, condition, {"config_hash": run.run_id,
                                                                **(wandb_extra or {})})
-    callbacks: list[Callback] = [history, DivergenceGuard(), RngState(), EpochToData()]
+    callbacks: list[Callback] = [history, DivergenceGuard(), RngState()]
     if cfg.train.ema is not None:
         callbacks.append(WeightAverage(cfg.train.ema))
     if logger is not None:

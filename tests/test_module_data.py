@@ -187,11 +187,9 @@ def test_fresh_training_scenes_and_test_views_through_the_data_module():
     dm = SPPDataModule(DataConfig(image_size=32, num_train=64, num_val=16, num_test=24,
                                   batch_size=8, resample=True, test_views=["full", 48]))
     dm.setup()
-    first = torch.stack([dm.train_ds[i][0] for i in range(4)])
-    dm.set_epoch(1)
-    assert not torch.equal(first, torch.stack([dm.train_ds[i][0] for i in range(4)]))
-    dm.set_epoch(0)
-    assert torch.equal(first, torch.stack([dm.train_ds[i][0] for i in range(4)]))
+    first = torch.stack([dm.train_ds[i, 0][0] for i in range(4)])  # keys: (index, epoch)
+    assert not torch.equal(first, torch.stack([dm.train_ds[i, 1][0] for i in range(4)]))
+    assert torch.equal(first, torch.stack([dm.train_ds[i, 0][0] for i in range(4)]))
     sides = {tuple(x.shape[-2:]) for x, _ in dm.test_view_loader("full")}
     assert {(32, 43), (32, 32), (43, 32)} >= sides and len(sides) > 1
     assert {tuple(x.shape[-2:]) for x, _ in dm.test_view_loader(48)} == {(48, 48)}
@@ -256,9 +254,26 @@ def test_training_crops_change_every_epoch_with_persistent_workers(image_folder,
     assert loader.persistent_workers == (workers > 0)
     seen = []
     for epoch in (0, 1, 0):
-        loader.sampler.set_epoch(epoch)  # what Lightning does at each epoch's start,
-        dm.set_epoch(epoch)  # and train.EpochToData
+        loader.sampler.set_epoch(epoch)  # what Lightning does at each epoch's start
         crops = sorted((int(y), x.float().sum().item()) for xb, yb in loader
                        for x, y in zip(xb, yb))
         seen.append(crops)
     assert seen[0] != seen[1] and seen[0] == seen[2]  # new crops, and a function of epoch
+
+
+def test_lightning_hands_the_epoch_to_the_crops(image_folder):
+    """Nothing but Lightning's sampler.set_epoch carries the epoch to the crops."""
+    dm = SPPDataModule(DataConfig(name="imagefolder", root=str(image_folder), image_size=32,
+                                  val_fraction=0.34, batch_size=4, num_workers=2))
+    seen: dict[int, list] = {}
+
+    class Record(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.setdefault(trainer.current_epoch, []).extend(
+                sorted(x.float().sum().item() for x in batch[0]))
+
+    model = classifier(32, num_classes=dm.num_classes)
+    pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+               enable_progress_bar=False, enable_model_summary=False,
+               num_sanity_val_steps=0, limit_val_batches=1, callbacks=[Record()]).fit(model, dm)
+    assert len(seen[0]) == len(seen[1]) == 12 and sorted(seen[0]) != sorted(seen[1])

@@ -30,11 +30,12 @@ def random_crop_flip(img: Tensor, size: int, flip: bool, g: torch.Generator) -> 
     return out
 
 
-def split_key(key: int | tuple[int, int], epoch: int) -> tuple[int, int]:
-    """(index, epoch) of a sample key: an index (``epoch`` is the dataset's own), or the
-    (index, epoch) pair the training sampler yields. The epoch travels with the index, so a
-    loader worker that outlives an epoch (``persistent_workers``) crops for the right one."""
-    return key if isinstance(key, tuple) else (key, epoch)
+def split_key(key: int | tuple[int, int]) -> tuple[int, int]:
+    """(index, epoch) of a sample key: the (index, epoch) pair the training sampler yields,
+    or an index alone (epoch 0; evaluation has no randomness). The epoch travels with the
+    index, so a loader worker that outlives an epoch (``persistent_workers``, with its own
+    copy of the dataset) crops for the right one."""
+    return key if isinstance(key, tuple) else (key, 0)
 
 
 class TensorImages(Dataset):
@@ -43,14 +44,14 @@ class TensorImages(Dataset):
     def __init__(self, images: list[Tensor], labels: list[int], crop: int | None = None,
                  flip: bool = False, seed: int = 0) -> None:
         self.images, self.labels = images, labels
-        self.crop, self.flip, self.seed, self.epoch = crop, flip, seed, 0
+        self.crop, self.flip, self.seed = crop, flip, seed
         self.sizes = [tuple(img.shape[-2:]) for img in images]
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[Tensor, int]:
-        i, epoch = split_key(key, self.epoch)
+        i, epoch = split_key(key)
         img = self.images[i]
         if self.crop is not None:
             g = torch.Generator().manual_seed(hash((self.seed, epoch, i)) & 0x7FFFFFFF)
@@ -66,7 +67,7 @@ class FreshScenes(Dataset):
                  scale: tuple[float, float], gap: tuple[float, float]) -> None:
         self.n, self.seed, self.resize, self.scale, self.gap = n, seed, resize, scale, gap
         self.crop, self.flip, self.train_seed = crop, flip, train_seed
-        self.epoch, self._drawn = 0, None
+        self._drawn = None
 
     def __len__(self) -> int:
         return self.n
@@ -81,7 +82,7 @@ class FreshScenes(Dataset):
         return self._drawn[1]
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[Tensor, int]:
-        i, epoch = split_key(key, self.epoch)
+        i, epoch = split_key(key)
         return self._images(epoch)[i, epoch]
 
 
@@ -150,7 +151,7 @@ class PILFolder(Dataset):
                  crop: int | None, train: bool, flip: bool, seed: int = 0) -> None:
         self.files, self.labels = files, labels
         self.view = View(resize, crop, train, flip, seed)
-        self.epoch, self._sizes = 0, None
+        self._sizes = None
 
     def __len__(self) -> int:
         return len(self.files)
@@ -180,7 +181,7 @@ class PILFolder(Dataset):
         return self._sizes
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[Tensor, int]:
-        i, epoch = split_key(key, self.epoch)
+        i, epoch = split_key(key)
         return self.view(self._load(i), i, epoch), self.labels[i]
 
 

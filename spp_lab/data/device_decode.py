@@ -37,7 +37,7 @@ class JpegFolder(PILFolder):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[Tensor, int, int, int]:
         from torchvision.io import read_file
 
-        i, epoch = split_key(key, self.epoch)
+        i, epoch = split_key(key)
         return read_file(str(self.files[i])), self.labels[i], i, epoch
 
 

@@ -206,11 +206,6 @@ class SPPDataModule(pl.LightningDataModule):
             out += [files, labels]
         return out
 
-    def set_epoch(self, epoch: int) -> None:
-        for ds in (self.train_ds, getattr(self.train_ds, "dataset", None)):
-            if ds is not None and hasattr(ds, "epoch"):
-                ds.epoch = epoch
-
     def train_dataloader(self) -> DataLoader:
         self.setup()
         fresh = self.cfg.resample  # new scenes each epoch: workers must not keep old copies
