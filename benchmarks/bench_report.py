@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from spp_lab.config import build_config
-from spp_lab.runfolder import RunFolder, write_json
+from spp_lab.fileio import write_json
+from spp_lab.runfolder import RunFolder
 
 BIN = Path(sys.executable).parent
 TIMED = """

@@ -89,7 +89,8 @@ def load_config(run: str | Path):
     """The validated :class:`~spp_lab.config.RunConfig` of a run folder (or its
     ``config.yaml``)."""
     from spp_lab.config import build_config
-    from spp_lab.runfolder import Corrupt, RunFolder
+    from spp_lab.fileio import Corrupt
+    from spp_lab.runfolder import RunFolder
 
     path = Path(run)
     given_yaml = path.name == "config.yaml"  # read that file, edits and all

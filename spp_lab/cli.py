@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except OSError as err:
-        from spp_lab.runfolder import DISK_ERRORS
+        from spp_lab.fileio import DISK_ERRORS
 
         if err.errno not in (*DISK_ERRORS, errno.EACCES):
             raise

@@ -184,7 +184,7 @@ def cmd_run(args) -> int:
                       slurm=slurm_settings(p.exp, args.slurm), source=p.source,
                       progress=Progress(sys.stdout, live=None))
     if isinstance(source, dict):  # -m: the folder holds the file that reproduces it
-        from spp_lab.runfolder import write_atomic
+        from spp_lab.fileio import write_atomic
         from spp_lab.runner.multirun import as_yaml
 
         write_atomic(p.folder.path / "experiment.yaml", as_yaml(source))
@@ -267,7 +267,7 @@ def _report(folder, paper: bool = False, wandb_cfg: Any = None) -> None:
 def _any_config(folder):
     """The run config of any run of the experiment (for its W&B settings)."""
     from spp_lab.config import build_config
-    from spp_lab.runfolder import Corrupt
+    from spp_lab.fileio import Corrupt
 
     for run in folder.run_folders(current_only=False)[0]:
         try:
@@ -280,7 +280,7 @@ def _any_config(folder):
 
 
 def cmd_export_sweep(args) -> int:
-    from spp_lab.runfolder import write_atomic
+    from spp_lab.fileio import write_atomic
     from spp_lab.runner.multirun import as_yaml
     from spp_lab.runner.plan import plan
     from spp_lab.tracking import sweep_config

@@ -154,7 +154,7 @@ def test_run_dir_and_timestamps(tmp_path):
 
 
 def test_json_files_are_sorted_indented_and_finite(tmp_path):
-    from spp_lab.runfolder import write_json
+    from spp_lab.fileio import write_json
 
     write_json(tmp_path / "a.json", {"b": 1, "a": [1, 2]})
     assert (tmp_path / "a.json").read_text() == '{\n  "a": [\n    1,\n    2\n  ],\n  "b": 1\n}\n'
@@ -172,7 +172,8 @@ def test_json_files_are_sorted_indented_and_finite(tmp_path):
 def test_locks_status_and_reset_on_fresh_and_corrupt_folders(tmp_path):
     import os
 
-    from spp_lab.runfolder import JobLock, RunFolder
+    from spp_lab.fileio import JobLock
+    from spp_lab.runfolder import RunFolder
 
     lock, old = JobLock(tmp_path / "a" / "b" / "run"), os.umask(0o022)
     try:
@@ -195,7 +196,7 @@ def test_disk_problem_names_the_nearest_existing_folder(tmp_path, monkeypatch):
     import os
     from collections import namedtuple
 
-    from spp_lab.runfolder import disk_problem
+    from spp_lab.fileio import disk_problem
 
     fs = namedtuple("fs", "f_flag f_bavail f_frsize")
     seen = []
@@ -214,7 +215,8 @@ def test_an_unresolved_precision_has_no_run_id():
 
 
 def test_table_cells_and_a_config_that_is_not_a_mapping(tmp_path):
-    from spp_lab.runfolder import Corrupt, RunFolder
+    from spp_lab.fileio import Corrupt
+    from spp_lab.runfolder import RunFolder
     from spp_lab.runs import scalar
 
     assert (scalar([6, 3, 2, 1]), scalar([]), scalar(0.5)) == ("6-3-2-1", "none", 0.5)

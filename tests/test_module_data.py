@@ -141,7 +141,7 @@ def test_pool_head_refuses_multi_size_in_config():
 def test_weight_average_is_evaluated_and_the_live_weights_train_on():
     from types import SimpleNamespace
 
-    from spp_lab.train import WeightAverage
+    from spp_lab.callbacks import WeightAverage
 
     net = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
     module = SimpleNamespace(net=net)

@@ -10,16 +10,8 @@ from pathlib import Path
 import pytest
 
 from spp_lab.config import RunConfig, build_config
-from spp_lab.runfolder import (
-    HISTORY_FIELDS,
-    Corrupt,
-    ExperimentFolder,
-    ExperimentSpec,
-    JobLock,
-    RunFolder,
-    write_atomic,
-    write_json,
-)
+from spp_lab.fileio import Corrupt, JobLock, write_atomic, write_json
+from spp_lab.runfolder import HISTORY_FIELDS, ExperimentFolder, ExperimentSpec, RunFolder
 from spp_lab.runner.executors import base
 from spp_lab.runner.progress import Progress
 
@@ -293,7 +285,8 @@ def test_runs_table_records_the_real_split_sizes(tmp_path):
 
 
 def test_snapshots_carry_what_was_read_and_reasons_only_for_failures(tmp_path):
-    from spp_lab.runfolder import HISTORY_FIELDS, Corrupt, ExperimentFolder, RunFolder, RunState
+    from spp_lab.fileio import Corrupt
+    from spp_lab.runfolder import HISTORY_FIELDS, ExperimentFolder, RunFolder, RunState
 
     run = RunFolder(tmp_path / "r")
     run.update_status(state="running", attempts=1)

@@ -20,9 +20,10 @@ import pandas as pd
 
 from spp_lab.config import flatten
 from spp_lab.errors import UserError
+from spp_lab.fileio import Corrupt
 from spp_lab.metrics import METRICS
 from spp_lab.report.parallel import can_fork, cpus, fork_pool
-from spp_lab.runfolder import HISTORY_FIELDS, Corrupt, ExperimentFolder, RunFolder, Snapshot
+from spp_lab.runfolder import HISTORY_FIELDS, ExperimentFolder, RunFolder, Snapshot
 from spp_lab.runs import scalar as _scalar
 
 # Run folders from which reading them takes a process per CPU: below this, starting the

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spp_lab.runfolder import RunFolder, read_json
+from spp_lab.fileio import read_json
+from spp_lab.runfolder import RunFolder
 
 
 def describe(job: Any) -> str:

@@ -19,9 +19,11 @@ from typing import Any
 import pytorch_lightning  # noqa: F401  (preload)
 import torch
 
+from spp_lab.callbacks import Diverged
 from spp_lab.config import RunConfig
 from spp_lab.errors import UserError
-from spp_lab.runfolder import DISK_ERRORS, RunFolder, write_json
+from spp_lab.fileio import DISK_ERRORS, write_json
+from spp_lab.runfolder import RunFolder
 from spp_lab.runner.executors.base import (
     EXIT_BUSY,
     EXIT_DIVERGED,
@@ -32,7 +34,7 @@ from spp_lab.runner.executors.base import (
     EXIT_USER,
 )
 from spp_lab.runs import environment, now
-from spp_lab.train import Diverged, train_run
+from spp_lab.train import train_run
 
 
 class Interrupted(BaseException):

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from spp_lab.runfolder import RunFolder, disk_problem
+from spp_lab.fileio import disk_problem
+from spp_lab.runfolder import RunFolder
 from spp_lab.runs import now, run_dir
 
 # Exit codes of a job process.

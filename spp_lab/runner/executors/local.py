@@ -17,7 +17,8 @@ import time
 from collections import deque
 from typing import Any
 
-from spp_lab.runfolder import DISK_ERRORS, RunFolder
+from spp_lab.fileio import DISK_ERRORS
+from spp_lab.runfolder import RunFolder
 from spp_lab.runner.executors import register_executor
 from spp_lab.runner.executors.base import (
     Outcome,
