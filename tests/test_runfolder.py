@@ -318,3 +318,26 @@ def test_snapshots_carry_what_was_read_and_reasons_only_for_failures(tmp_path):
         run.history_rows()
     assert str(err.value) == f"{run.history}: header is not {','.join(HISTORY_FIELDS)}"
     assert ExperimentFolder(tmp_path / "none").run_folders() == ([], 0)
+
+
+def test_corrupt_reasons_name_the_field_and_the_lock_is_the_run_folders(tmp_path):
+    from spp_lab.fileio import read_model
+    from spp_lab.runfolder import Metrics
+
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({**METRICS, "final": {"val_top1_err": 140.0}}))
+    with pytest.raises(Corrupt) as err:
+        read_model(path, Metrics)
+    assert err.value.why == ("not valid JSON of its schema (final.val_top1_err: Input should "
+                             "be less than or equal to 100)")
+    path.write_text("[]")
+    with pytest.raises(Corrupt) as err:
+        read_model(path, Metrics)
+    assert err.value.why.startswith("not valid JSON of its schema (content: ")
+    run = RunFolder(tmp_path / "r")
+    lock = run.lock
+    assert lock.path == run.path / ".lock" and lock.acquire()
+    assert (run.path / ".lock").exists() and run.lock.held_elsewhere()
+    lock.release()
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        run.write_config({"train": {"lr": float("nan")}})  # never a file nothing reads back
