@@ -36,14 +36,14 @@ def exp(tmp_path):
     write_json(root / "experiment.json", {"name": "exp", "conditions": ["x", "y"],
                                           "report": {"baseline": "x"}})
     done = RunFolder(root / "runs" / "b_done")
-    done.update_status(state="done")
+    write_json(done.status_file, {"state": "done"})  # as an older or hand-made folder has
     done.write_config(CONFIG)
     write_json(done.metrics_file, METRICS)
     done.write_history([{"epoch": 0, "train_size": "24-32", "val_top1_err": 50.0},
                         {"epoch": 1, "train_size": "32", "val_top1_err": 40.0, "lr": 0.1}])
     failed = RunFolder(root / "runs" / "a_failed")
     failed.update_status(state="failed", condition="x", seed=3, attempts=2, error="boom")
-    failed.write_config({"train": {"seed": 3}})
+    failed.write_config({"train": {"seed": 30}})  # the status's seed is the job's
     return root
 
 
@@ -73,6 +73,19 @@ def test_rows_follow_the_experiment_conditions_then_seed(exp):
     runs, _ = collect_runs(exp)
     assert runs["run_id"].tolist() == ["a_failed", "b_done"]  # x, then one not in the file
     assert runs["condition"].cat.categories.tolist() == ["x", "y", "default"]
+    assert runs["condition"].cat.ordered  # sorts and compares in the file's order
+
+
+def test_a_run_with_an_unreadable_config_keeps_its_row_and_no_run_has_epochs(exp):
+    import shutil
+
+    shutil.rmtree(exp / "runs" / "b_done")
+    (exp / "runs" / "a_failed" / "config.json").write_text("{")
+    runs, epochs = collect_runs(exp)
+    assert runs[["run_id", "status", "seed", "error"]].values.tolist() == [
+        ["a_failed", "failed", 3, "boom"]]
+    assert "train.seed" not in runs
+    assert epochs.columns.tolist() == [*HISTORY_FIELDS, "run_id"] and epochs.empty
 
 
 def test_epochs_keep_their_run_and_join_its_columns(exp):
@@ -92,6 +105,9 @@ def test_runs_csv_and_parquet_hold_the_same_table(exp):
     save_runs(runs, exp)
     csv = pd.read_csv(exp / "runs.csv")
     pq = pd.read_parquet(exp / "runs.parquet")
+    import pyarrow.parquet
+
+    assert pyarrow.parquet.read_schema(exp / "runs.parquet").names == runs.columns.tolist()
     assert csv.columns.tolist() == pq.columns.tolist() == runs.columns.tolist()
     assert cells(pq["extra"].tolist()) == ["[1, 2]", None]
     assert cells(pq["model.levels"].tolist()) == [None, "6-3-2-1"]
@@ -108,3 +124,41 @@ def test_epochs_come_in_the_order_of_the_runs_given():
     out = with_runs(epochs, runs, ["condition"])
     assert out[["run_id", "epoch", "condition"]].values.tolist() == [
         ["b", 0, "y"], ["a", 0, "x"], ["a", 1, "x"]]  # c has no epochs, d no run
+
+
+def test_a_run_with_an_unreadable_status_is_corrupt_with_neutral_fields(exp):
+    (exp / "runs" / "b_done" / "status.json").write_text("not json")
+    runs, epochs = collect_runs(exp)
+    row = runs.set_index("run_id").loc["b_done"]
+    assert (row["status"], row["condition"], row["seed"], row["attempts"]) == (
+        "corrupt", "default", 7, 0)
+    assert "status.json" in row["error"] and pd.isna(row["val_top1_err"])
+    assert "b_done" not in set(epochs["run_id"])  # no numbers from a corrupt run
+
+
+def test_processes_read_the_folders_from_parallel_from_runs_on_where_forking_is_safe(
+        tmp_path, monkeypatch):
+    from spp_lab.report import collect
+
+    runs = []
+    for i in range(4):
+        run = RunFolder(tmp_path / f"r{i}")
+        run.update_status(state="failed", error=str(i))
+        runs.append(run)
+    pools = []
+    real = collect.fork_pool
+    monkeypatch.setattr(collect, "fork_pool", lambda n: pools.append(n) or real(n))
+    monkeypatch.setattr(collect, "PARALLEL_FROM", 4)
+    monkeypatch.setattr(collect, "cpus", lambda: 16)
+    serial = collect.read_runs(runs[:3])[0]  # below the threshold: this process
+    assert pools == [] and serial["error"].tolist() == ["0", "1", "2"]
+    forked = collect.read_runs(runs)[0]
+    assert pools == [8] and forked["error"].tolist() == ["0", "1", "2", "3"]  # ≤ 8 workers
+    monkeypatch.setattr(collect, "cpus", lambda: 3)
+    collect.read_runs(runs)
+    collect.read_runs(runs[:1], workers=2)  # asked for: forked whatever the size
+    collect.read_runs(runs, workers=1)  # asked for: this process
+    assert pools == [8, 3, 2]
+    monkeypatch.setattr(collect, "can_fork", lambda: False)  # e.g. another thread runs
+    collect.read_runs(runs)
+    assert pools == [8, 3, 2]

@@ -341,3 +341,49 @@ def test_corrupt_reasons_name_the_field_and_the_lock_is_the_run_folders(tmp_path
     lock.release()
     with pytest.raises(ValueError, match="not JSON compliant"):
         run.write_config({"train": {"lr": float("nan")}})  # never a file nothing reads back
+
+
+def test_an_unfinished_runs_unreadable_history_is_no_history(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.update_status(state="failed", error="boom")
+    run.history.write_text("epoch,loss\n")  # wrong header
+    assert run.read().history is None and run.read().state.state == "failed"
+    run.history.unlink()
+    run.history.mkdir()  # unreadable: an OSError
+    assert run.read().history is None and run.read().state.reason == "boom"
+
+
+def test_history_errors_name_the_file_and_run_folders_are_directories_only(tmp_path):
+    run = RunFolder(tmp_path / "exp" / "runs" / "r")
+    write_atomic(run.history, ",".join(HISTORY_FIELDS) + "\n0" + ",1" * len(HISTORY_FIELDS))
+    with pytest.raises(Corrupt) as err:
+        run.history_rows()
+    assert err.value.path == run.history
+    (tmp_path / "exp" / "runs" / "notes.txt").write_text("a file, not a run")
+    (tmp_path / "exp" / "runs" / ".trash").mkdir()
+    runs, _ = ExperimentFolder(tmp_path / "exp").run_folders(current_only=False)
+    assert [r.run_id for r in runs] == ["r"]
+
+
+def test_config_files_are_readable_and_their_errors_short(tmp_path):
+    run = RunFolder(tmp_path / "r")
+    run.write_config({"model": {"head": "spp"}})
+    assert run.config_json.read_text() == '{\n  "model": {\n    "head": "spp"\n  }\n}\n'
+    run.config.write_text("model: [" + "x, " * 100)  # a YAML error with a long message
+    with pytest.raises(Corrupt) as err:
+        run.read_config(fast=False)
+    assert err.value.why.startswith("not YAML (") and len(err.value.why) == 10 + 80 + 1
+
+
+def test_atomic_writes_rename_a_hidden_temporary_file_of_the_same_folder(tmp_path,
+                                                                         monkeypatch):
+    import os
+
+    renamed = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renamed.append((a, b)), real(a, b)))
+    write_atomic(tmp_path / "status.json", "{}")  # same folder: same file system, so the
+    (src, dst), = renamed                          # rename is atomic
+    src = Path(src)
+    assert (src.parent, Path(dst)) == (tmp_path, tmp_path / "status.json")
+    assert src.name.startswith(".status.json.") and src.name.endswith(".tmp")

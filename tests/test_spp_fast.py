@@ -148,19 +148,22 @@ def test_every_backward_scatter_handles_any_strides(scatter, bins, levels, size)
 
 
 def test_scatter_to_map_takes_channels_last_argmax_indices():
-    """The GPU crash of e7a6826: indices of a channels-last map are not viewable as 1-D."""
-    x = torch.randn(2, 3, 13, 13).contiguous(memory_format=torch.channels_last)
+    """The GPU crash of e7a6826: indices of a channels-last map are not viewable as 1-D.
+    Three images: with two, a wrong sign of the batch offset wraps onto the right place."""
+    x = torch.randn(3, 3, 13, 13).contiguous(memory_format=torch.channels_last)
     fine, idx = F.adaptive_max_pool2d(x, 4, return_indices=True)
     assert not idx.is_contiguous()
-    grad = torch.randn(2, 3, 16)
-    ref = torch.zeros(2, 3, 169).scatter_add_(2, idx.reshape(2, 3, -1).contiguous(), grad)
+    grad = torch.randn(3, 3, 16)
+    ref = torch.zeros(3, 3, 169).scatter_add_(2, idx.reshape(3, 3, -1).contiguous(), grad)
     for method in SCATTERS:
         for cl in (False, True):
-            out = scatter_to_map(grad, idx.reshape(2, 3, -1), 169, method, channels_last=cl)
+            out = scatter_to_map(grad, idx.reshape(3, 3, -1), 169, method, channels_last=cl)
             torch.testing.assert_close(out, ref)
-            assert out.view(2, 3, 13, 13).stride() == (x.stride() if cl else (507, 169, 13, 1))
+            assert out.view(3, 3, 13, 13).stride() == (x.stride() if cl else (507, 169, 13, 1))
+        default = scatter_to_map(grad, idx.reshape(3, 3, -1), 169, method)  # NCHW unless asked
+        assert default.view(3, 3, 13, 13).stride() == (507, 169, 13, 1)
     with pytest.raises(ValueError, match="allowed: scatter_add, index_put"):
-        scatter_to_map(grad, idx.reshape(2, 3, -1), 169, "atomic")
+        scatter_to_map(grad, idx.reshape(3, 3, -1), 169, "atomic")
 
 
 def test_device_choices_are_the_documented_ones():

@@ -137,3 +137,14 @@ def test_bootstrap_half_width_pinned_and_its_edges():
     assert _boot_half(np.array([1.0, 2.0, 4.0, 8.0, 16.0])) == pytest.approx(4.7)
     assert _boot_half(np.array([3.0, 3.0, 3.0])) == 0.0  # no spread: no interval
     assert math.isnan(_boot_half(np.array([3.0])))  # one value: no interval at all
+    wide = np.random.default_rng(1).normal(size=40)  # too many values for ties to hide a seed
+    assert _boot_half(wide) == _boot_half(wide.copy())  # the same CI on every call
+    assert _boot_half(wide) == pytest.approx(0.2869512590073822, rel=1e-9)  # scipy 1.17
+
+
+def test_student_t_quantiles_and_no_quantile_below_one_degree_of_freedom():
+    from spp_lab.report.stats import t975
+
+    q = t975([0, 1, 2, 30])
+    assert q.dtype == float and math.isnan(q[0])
+    assert q[1:].tolist() == pytest.approx([12.706204736, 4.302652730, 2.042272456])
