@@ -58,8 +58,8 @@ def test_fault_drill_sigkill_after_epoch_2_of_6_resumes_at_epoch_3(tmp_path):
     """The runner is SIGKILLed after epoch 2 of 6; the rerun resumes at epoch 3 with the
     first two history rows byte-identical (their wall times included), trains only the
     remaining 4 epochs, and ends with the numbers of an uninterrupted run."""
-    path = experiment(tmp_path, n=512, epochs=6)
-    out = tmp_path / "results"
+    path = experiment(tmp_path, n=2048, epochs=6)  # long epochs: the job's ~2 s start-up
+    out = tmp_path / "results"                      # must not hide the 4-of-6 ratio below
     proc = subprocess.Popen([str(BIN / "spp-lab"), "run", str(path)], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert wait_for(lambda: out.exists() and any(
@@ -82,7 +82,7 @@ def test_fault_drill_sigkill_after_epoch_2_of_6_resumes_at_epoch_3(tmp_path):
     # Timed in CPU seconds of the job process, which other load on the machine (the other
     # half of the parallel suite) does not inflate the way it inflates wall time; one torch
     # thread (the template), since idle OpenMP threads spin and count as CPU time under load.
-    full = experiment(tmp_path, name="full", n=512, epochs=6, out=tmp_path / "full")
+    full = experiment(tmp_path, name="full", n=2048, epochs=6, out=tmp_path / "full")
     assert spp_lab("run", str(full), cwd=tmp_path).returncode == 0
     (ref,) = run_folders(tmp_path / "full", "full")
     t_full = json.loads((ref / "metrics.json").read_text())["cpu_time_s"]
