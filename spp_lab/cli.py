@@ -40,6 +40,7 @@ def _schema_help() -> str:
     from pydantic import BaseModel
 
     from spp_lab.config import RunConfig
+    from spp_lab.schema import field_choices
 
     lines = ["config keys (set in CONFIG.yaml or as dotted.key=value; values are YAML):"]
 
@@ -51,7 +52,7 @@ def _schema_help() -> str:
                 continue
             default = json.dumps(field.get_default(call_default_factory=True),
                                  ensure_ascii=False)
-            choices = _choices(ann)
+            choices = field_choices(field) or _choices(ann)
             allowed = f" One of: {', '.join(choices)}." if choices else ""
             lines.append(f"  {prefix + name:<26} {field.description or ''}.{allowed} "
                          f"Default: {default}")

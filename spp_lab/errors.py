@@ -6,6 +6,7 @@ The CLI turns :class:`UserError` into that message and exit code 2, with no trac
 from __future__ import annotations
 
 import difflib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,29 @@ class UserError(Exception):
     def __init__(self, message: str, code: int = 2) -> None:
         super().__init__(message)
         self.code = code
+
+
+_warned: set[str] = set()
+
+
+def warn(message: str, once: bool = True) -> None:
+    """``spp-lab: warning: message`` on stderr (each message once per process)."""
+    if once and message in _warned:
+        return
+    _warned.add(message)
+    print(f"spp-lab: warning: {message}", file=sys.stderr, flush=True)
+
+
+def last_line(err: BaseException) -> str:
+    """An error's own message: a user error raised in a DataLoader worker reaches the job
+    wrapped in the worker's traceback (``Caught BadImage in DataLoader worker ...``); its
+    last line, less the exception's name, is the message."""
+    text = str(err).strip()
+    if "Original Traceback" not in text:
+        return text
+    line = text.splitlines()[-1]
+    name, sep, rest = line.partition(": ")
+    return rest if sep and "." in name and " " not in name else line
 
 
 _MAX_FILE_BYTES = 1 << 20  # experiment and config files are a few KB

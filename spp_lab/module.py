@@ -4,6 +4,12 @@
                   TrainConfig(sizes=[224, 180], optimizer="sgd", lr=0.01),
                   num_classes=1000, image_size=224)
 
+Every argument but ``num_classes`` has the run config's defaults:
+
+    >>> clf = SPPClassifier(num_classes=10)
+    >>> clf.hparams["model"]["arch"], clf.hparams["image_size"], clf.net.classifier.out_features
+    ('zf5', 64, 10)
+
 The network is built from the model switches (:func:`spp_lab.models.build_net`); the
 training switches set the optimizer, the schedule and multi-size training (each batch's
 crops resized on the device to the scheduled size, :mod:`spp_lab.schedule`). ``num_classes``
@@ -23,19 +29,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from spp_lab.config import ModelConfig, TrainConfig
+from spp_lab.config import DataConfig, ModelConfig, TrainConfig
 from spp_lab.models import build_net
 from spp_lab.schedule import SizeSchedule
+from spp_lab.schema import default_of
 
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
 
 
 class SPPClassifier(pl.LightningModule):
-    def __init__(self, model: ModelConfig | dict[str, Any], train: TrainConfig | dict[str, Any],
-                 *, num_classes: int, image_size: int) -> None:
+    def __init__(self, model: ModelConfig | dict[str, Any] | None = None,
+                 train: TrainConfig | dict[str, Any] | None = None, *, num_classes: int,
+                 image_size: int | None = None) -> None:
         super().__init__()
-        model, train = ModelConfig.model_validate(model), TrainConfig.model_validate(train)
+        model = ModelConfig.model_validate(model if model is not None else {})
+        train = TrainConfig.model_validate(train if train is not None else {})
+        if image_size is None:
+            image_size = default_of(DataConfig, "image_size")
         self.save_hyperparameters({"model": model.model_dump(mode="json"),
                                    "train": train.model_dump(mode="json"),
                                    "num_classes": num_classes, "image_size": image_size})

@@ -28,7 +28,14 @@ _NOT_HASHED = ("experiment", "output_dir", "logging", "train.threads", "data.num
 # defaults, so every run folder made before they existed keeps its id.
 ADDED_LATER = {"data.resample": False, "data.scale": [0.11, 0.24], "data.gap": [2.2, 2.8],
                "data.test_views": [],
-               "data.test_fraction": 0.0, "train.ema": None, "data.decode": "cpu"}
+               "data.test_fraction": 0.0, "train.ema": None, "data.decode": "cpu",
+               "model.head_args": {}, "data.skip_bad": False}
+
+
+# Fields whose meaning changed for some values: where it applies the identity carries the
+# revision, so a run made under the old meaning keeps its old id and is never taken for the
+# new one (0.2.0: data.test_fraction is drawn from each class of the whole folder, first).
+REVISED = {"data.test_fraction": ("stratified-whole-0.2.0", lambda v: v > 0)}
 
 
 def _pop(tree: dict[str, Any], key: str) -> Any:
@@ -56,6 +63,17 @@ def identity(cfg: RunConfig) -> dict[str, Any]:
             for p in parents:
                 node = node[p]
             node[leaf] = value
+    flat = cfg.model_dump(mode="json")
+    revised = {key: tag for key, (tag, applies) in REVISED.items()
+               if applies(_get(flat, key))}
+    if revised:
+        tree["revised"] = revised
+    return tree
+
+
+def _get(tree: dict[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        tree = tree[part]
     return tree
 
 

@@ -18,14 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from spp_lab.config import RunConfig, WandbConfig, flatten
-
-_warned: set[str] = set()
+from spp_lab.errors import warn
 
 
 def _warn_once(msg: str) -> None:
-    if msg not in _warned:
-        _warned.add(msg)
-        print(f"spp-lab: warning: {msg}", file=sys.stderr, flush=True)
+    warn(msg)
 
 
 def _has_credentials() -> bool:
@@ -58,9 +55,13 @@ def wandb_id(experiment: str, rid: str) -> str:
 
 def run_tags(cfg: RunConfig, condition: str) -> list[str]:
     m = cfg.model
-    tags = [condition, m.arch, m.head, f"pool={m.pool}", f"bins={m.bins}",
+    from spp_lab.models import head_spec
+
+    uses = head_spec(m.head).uses
+    tags = [condition, m.arch, m.head, *(f"{k}={m.pool if k == 'pool' else m.bins}"
+                                         for k in ("pool", "bins") if k in uses),
             "multi-size" if len(set(cfg.train_sizes)) > 1 else "single-size"]
-    if m.head == "spp":
+    if "levels" in uses:
         tags.append("levels=" + "-".join(map(str, m.levels)))
     return list(dict.fromkeys(tags + list(cfg.logging.wandb.tags)))[:64]
 

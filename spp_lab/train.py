@@ -125,10 +125,13 @@ def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule,
     if not dm.has_test:
         return {}
     out: dict[str, float | None] = {}
+    from spp_lab.models import head_spec
+
     keys = ("top1_err", "top5_err", "loss")
+    fixed = head_spec(cfg.model.head).fixed_size
     for view in [None, *cfg.data.test_views]:
         prefix = "test_" if view is None else f"test_{view}_"
-        if view is not None and cfg.model.head == "pool" and view != cfg.data.image_size:
+        if view is not None and fixed and view != cfg.data.image_size:
             out |= {prefix + k: None for k in keys}
             continue
         loader = dm.test_dataloader() if view is None else dm.test_view_loader(view)

@@ -86,7 +86,7 @@ CASES = [  # (id, command builder, message)
                      f"'{f['missing']}'}}}}")], "does not exist"),
     ("data.root empty", lambda t, f: ["run", exp(t, f"conditions: {{i: {{data.name: imagefolder,"
                                                     f" data.root: '{f['empty']}'}}}}"),
-                                      "--dry-run"], "has no class folders"),
+                                      "--dry-run"], "is not an image folder"),
     ("data.root of corrupt images", lambda t, f: [
         "run", exp(t, f"conditions: {{i: {{data.name: imagefolder, data.root: "
                       f"'{f['corrupt']}'}}}}")], "is not a readable image"),

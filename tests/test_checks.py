@@ -138,36 +138,74 @@ def _images(folder, names, bad=()):
 
 
 def test_image_folder_checks_exact_messages(tmp_path):
-    from spp_lab.checks import IMAGE_EXTS
+    from spp_lab.data.registry import IMAGE_EXTS
 
     def check(root):
         return _checked({"data": {"name": "imagefolder", "root": str(root)}})
 
+    exts = ", ".join(IMAGE_EXTS)
     # No train/val split: the root's folders are the classes (one may be called train).
     _images(tmp_path / "a" / "train" / "x", ["0.png"])
+    _images(tmp_path / "a" / "other", ["0.png"])
     assert check(tmp_path / "a") is None
     (tmp_path / "b" / "train").mkdir(parents=True)
     (tmp_path / "b" / "val").mkdir()
-    exts = ", ".join(IMAGE_EXTS)
-    assert check(tmp_path / "b") == (f"f.yaml: data.root: {tmp_path}/b/train has no class "
-                                     f"folders; expected {tmp_path}/b/train/<class>/<image> "
-                                     f"(extensions: {exts})")
+    assert check(tmp_path / "b") == (f"f.yaml: data.root: {tmp_path}/b/train is not an image "
+                                     "folder: it holds no class folder; expected "
+                                     f"{tmp_path}/b/train/<class>/<image> (extensions: {exts})")
     _images(tmp_path / "b" / "train" / "c", ["0.png"])
-    assert f"{tmp_path}/b/val has no class folders; expected {tmp_path}/b/val/<class>" \
-        in check(tmp_path / "b")
+    _images(tmp_path / "b" / "train" / "d", ["0.png"])
+    assert f"{tmp_path}/b/val is not an image folder: it holds no class folder; expected " \
+        f"{tmp_path}/b/val/<class>" in check(tmp_path / "b")
+    # Some class folders empty: each is named (five at most); all empty: one line.
     for n, suffix in ((1, ""), (5, ""), (6, " (+1 more)"), (7, " (+2 more)")):
         root = tmp_path / f"empty{n}"
+        _images(root / "full", ["0.png"])
         for i in range(n):
             (root / f"k{i}").mkdir(parents=True)
         listed = ", ".join(str(root / f"k{i}") for i in range(min(n, 5)))
         assert check(root) == f"f.yaml: data.root: class folders without images: {listed}" \
             + suffix
+    wrong = tmp_path / "wrong"
+    for i in range(159):
+        (wrong / f"project{i}" / "src").mkdir(parents=True)
+    assert check(wrong) == (f"f.yaml: data.root: {wrong} is not an image folder: none of its "
+                            f"159 folders holds an image; expected {wrong}/<class>/<image> "
+                            f"(extensions: {exts})")
     extra = tmp_path / "c"
     _images(extra / "train" / "k0", ["0.png"])
+    _images(extra / "train" / "k9", ["0.png"])
     for i in range(7):
         _images(extra / "val" / f"k{i}", ["0.png"])
     assert check(extra) == (f"f.yaml: data.root: {extra}/val has classes that train/ lacks: "
                             "['k1', 'k2', 'k3', 'k4', 'k5']")
+
+
+def test_image_folders_as_users_have_them(tmp_path):
+    """Hidden folders (Jupyter's, macOS's) are not classes, non-images are not images, and
+    one class is not a classification problem."""
+    def check(root):
+        return _checked({"data": {"name": "imagefolder", "root": str(root)}})
+
+    root = tmp_path / "digits"
+    _images(root / "zero", ["0.png", "1.png"])
+    _images(root / "one", ["0.png"])
+    (root / ".ipynb_checkpoints").mkdir()
+    (root / "__MACOSX" / "zero").mkdir(parents=True)
+    (root / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (root / "zero" / "README.txt").write_text("not an image")
+    (root / "zero" / ".hidden.png").write_bytes(b"junk")
+    assert check(root) is None
+    from spp_lab.data.folder import scan
+
+    found = scan(root)
+    assert found.classes == ["one", "zero"] and len(found.files) == 3
+    assert [p.name for p in found.ignored] == ["README.txt"]
+    one = tmp_path / "one"
+    _images(one / "only", ["0.png", "1.png"])
+    (one / ".ipynb_checkpoints").mkdir()
+    assert check(one) == (f"f.yaml: data.root: {one} has one class folder ('only'); a "
+                          "classifier needs at least two")
 
 
 def test_a_sample_of_images_decodes_two_per_class_sixteen_at_most(tmp_path):
@@ -176,13 +214,16 @@ def test_a_sample_of_images_decodes_two_per_class_sixteen_at_most(tmp_path):
 
     _images(tmp_path / "first" / "a", ["0.png", "1.png"], bad=["0.png"])  # first class
     _images(tmp_path / "first" / "b", ["0.png"])
-    assert check(tmp_path / "first") == (f"f.yaml: data.root: {tmp_path}/first/a/0.png is "
-                                         "not a readable image (cannot identify image file "
-                                         f"'{tmp_path}/first/a/0.png')")
+    assert check(tmp_path / "first") == (
+        f"f.yaml: data.root: {tmp_path}/first/a/0.png is not a readable image (cannot "
+        f"identify image file '{tmp_path}/first/a/0.png'); remove or replace it, or set "
+        "data.skip_bad: true (spp-lab check-data FILE lists every bad file)")
     _images(tmp_path / "second" / "a", ["0.png", "1.png"], bad=["1.png"])
+    _images(tmp_path / "second" / "b", ["0.png"])
     assert "second/a/1.png is not a readable image" in check(tmp_path / "second")
     # The check stays cheap: two images per class; a third is left to the loader.
     _images(tmp_path / "third" / "a", ["0.png", "1.png", "2.png"], bad=["2.png"])
+    _images(tmp_path / "third" / "b", ["0.png"])
     assert check(tmp_path / "third") is None
     for i in range(17):  # 34 images: every second one is decoded, 16 in all
         _images(tmp_path / "many" / f"k{i:02d}", ["0.png", "1.png"])
@@ -191,6 +232,7 @@ def test_a_sample_of_images_decodes_two_per_class_sixteen_at_most(tmp_path):
 
 def test_image_folders_that_differ_only_in_root_are_each_checked(tmp_path):
     _images(tmp_path / "good" / "a", ["0.png"])
+    _images(tmp_path / "good" / "b", ["0.png"])
     good = {"data": {"name": "imagefolder", "root": str(tmp_path / "good")}}
     bad = {"data": {"name": "imagefolder", "root": str(tmp_path / "bad")}}
     assert _checked(good) is None

@@ -194,7 +194,7 @@ def _expanded(tmp_path, text: str, **kw):
 
 
 ALLOWED = "Allowed: arch, width, stem, batchnorm, head, levels, pool, bins, pool5_bins, " \
-    "fc_dim, dropout"
+    "fc_dim, dropout, head_args"
 
 
 @pytest.mark.parametrize("text,message", [
@@ -212,7 +212,7 @@ ALLOWED = "Allowed: arch, width, stem, batchnorm, head, levels, pool, bins, pool
     ("grid: {model.width: [0.5, -1]}\n",
      "P: grid.model.width[1]→model.width: Input should be greater than 0 (got -1)"),
     ("conditions: {a: {model.head: poool}}\n", "P: conditions.a→model.head: must be one of "
-     "'spp', 'pool' or 'global' (got 'poool')"),
+     "'global', 'pool' or 'spp' (got 'poool')"),
     ("base: {model: {lvls: [1]}}\n", "P: base.model.lvls: unknown key; did you mean 'levels'? "
      f"Allowed keys: {ALLOWED.removeprefix('Allowed: ')}."),
     ("exclude: [{model.arch: vgg11_bn}]\n", "P: exclude[0] {'model.arch': 'vgg11_bn'} "

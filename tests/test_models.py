@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spp_lab.config import ARCHS, ModelConfig, build_config
+from spp_lab.config import ModelConfig, build_config
 from spp_lab.errors import UserError
 from spp_lab.models import arch_spec, build_net, get_model, list_models
 from spp_lab.models.net import conv_map_size
@@ -23,8 +23,10 @@ def net(arch: str, **kw):
 
 
 def test_registry_matches_config_and_lists_names_on_error():
-    assert list_models() == list(ARCHS)
-    with pytest.raises(ValueError, match="valid models: convnet5, overfeat5"):
+    from spp_lab.schema import field_choices
+
+    assert field_choices(ModelConfig.model_fields["arch"]) == list_models()
+    with pytest.raises(ValueError, match="model.arch: must be one of 'zf5', 'convnet5'"):
         get_model("zf6", num_classes=3)
 
 

@@ -214,7 +214,7 @@ def sorted_folder(tmp_path_factory) -> Path:
 def test_image_folder_test_split_counts_and_shuffled_validation(sorted_folder):
     dm = SPPDataModule(DataConfig(name="imagefolder", root=str(sorted_folder),
                                   image_size=32, batch_size=4))
-    assert dm.counts == {"train": 24, "val": 16, "test": 6}
+    assert dm.counts == {"train": 24, "val": 16, "test": 6, "ignored": 0}
     assert dm.classes == ["a", "b", "c", "d"]
     test_labels = sorted(dm.test_ds.labels)
     assert test_labels == [0, 0, 2, 2, 3, 3]  # keyed by class name: 'b' is missing

@@ -14,9 +14,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from spp_lab.checks import IMAGE_EXTS
 from spp_lab.data.shapes import make_scenes, render
-from spp_lab.errors import UserError
 
 
 def random_crop_flip(img: Tensor, size: int, flip: bool, g: torch.Generator) -> Tensor:
@@ -157,11 +155,11 @@ class PILFolder(Dataset):
         return len(self.files)
 
     def _load(self, i: int) -> Tensor:
-        from PIL import Image
         from torchvision.transforms.v2 import functional as TF
 
-        with Image.open(self.files[i]) as im:
-            return TF.pil_to_tensor(im.convert("RGB"))
+        from spp_lab.data.folder import decode
+
+        return TF.pil_to_tensor(decode(self.files[i]))
 
     @property
     def sizes(self) -> list[tuple[int, int]] | None:
@@ -185,34 +183,12 @@ class PILFolder(Dataset):
         return self.view(self._load(i), i, epoch), self.labels[i]
 
 
-def scan_folder(root: Path, classes: list[str] | None = None
-                ) -> tuple[list[Path], list[int], list[str]]:
-    """``root/<class>/*.<image ext>`` → files, labels, class names (sorted). With
-    ``classes`` (a train split's), labels index into them: a val or test folder lacking a
-    class keeps the others' labels right."""
-    found = sorted(p.name for p in root.iterdir() if p.is_dir())
-    names = classes if classes is not None else found
-    unknown = sorted(set(found) - set(names))
-    if unknown:
-        raise UserError(f"data.root: {root} has class folders the training split lacks: "
-                        f"{unknown[:5]}")
-    files, labels = [], []
-    for name in found:
-        k = names.index(name)
-        for f in sorted((root / name).rglob("*")):
-            if f.suffix.lower() in IMAGE_EXTS:
-                files.append(f)
-                labels.append(k)
-    if not files:
-        raise UserError(f"data.root: no images under {root}/<class>/ (extensions: "
-                        f"{', '.join(IMAGE_EXTS)})")
-    return files, labels, list(names)
-
-
-def split_by_fraction(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """A seeded train/val split of ``range(n)``."""
+def split_by_fraction(n: int, fraction: float, seed: int, n_val: int | None = None
+                      ) -> tuple[list[int], list[int]]:
+    """A seeded (kept, held out) split of ``range(n)``: ``n_val`` held out (default
+    ``max(1, round(n · fraction))``)."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    n_val = max(1, round(n * fraction))
+    n_val = max(1, round(n * fraction)) if n_val is None else min(n_val, n - 1)
     return sorted(perm[n_val:]), sorted(perm[:n_val])
 
 

@@ -1,34 +1,28 @@
-"""The LightningDataModule: shapes, imagefolder, cifar10, caltech101 behind one config.
+"""The LightningDataModule: any registered dataset (:mod:`spp_lab.data.registry`) behind
+one config.
 
 Training yields ``image_size`` crops (the paper: random 224 crops of images whose shorter
 side is 256, flipped), in an order that is a function of (seed, epoch). Validation (every
 epoch) and test (scored once, after training) yield centre crops or, with ``eval_mode:
 full``, each image whole at shorter side ``image_size``, batched by size. The test split:
 ``shapes`` with ``num_test``; an image folder's ``test/`` folder, else a seeded stratified
-``test_fraction`` of its images. ``test_views`` scores the test split again in other views
-(the full image, other sizes). ``num_classes`` and the split sizes come from here.
+``test_fraction`` of each class (:mod:`spp_lab.data.files`). ``test_views`` scores the
+test split again in other views (the full image, other sizes). ``num_classes`` and the
+split sizes come from here.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-from spp_lab.config import DataConfig
-from spp_lab.data.datasets import (
-    PILFolder,
-    scan_folder,
-    shapes_splits,
-    shapes_view,
-    split_by_fraction,
-    stratified_split,
-)
-from spp_lab.data.device_decode import Encoded, JpegFolder, check_jpegs, collate_for
-from spp_lab.data.shapes import CLASSES
+from spp_lab.data.device_decode import Encoded, JpegFolder, collate_for
+from spp_lab.data.registry import dataset_spec
+from spp_lab.data.settings import DataConfig
+from spp_lab.data.splits import Splits
 from spp_lab.errors import UserError
 
 
@@ -81,130 +75,49 @@ def _collate(ds: Dataset):
     return collate_for(ds) if isinstance(ds, JpegFolder) else None
 
 
-def _shuffled(files: list, labels: list, seed: int) -> tuple[list, list]:
-    """A fixed (seeded) order, so a capped evaluation sees every class, not the first few."""
-    perm = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()
-    return [files[i] for i in perm], [labels[i] for i in perm]
-
-
 class SPPDataModule(pl.LightningDataModule):
+    """The splits of ``cfg``'s dataset (its registered ``load``) behind Lightning's loaders."""
+
     def __init__(self, cfg: DataConfig, train_seed: int = 0) -> None:
         super().__init__()
         self.cfg, self.train_seed = cfg, train_seed
-        self.resize = cfg.resize or round(cfg.image_size * 8 / 7)
-        self.train_ds: Dataset | None = None
-        self.val_ds: Dataset | None = None
-        self.test_ds: Dataset | None = None
-        self.classes: list[str] = []
-        self._test_files: tuple[list, list] | None = None
+        self.splits: Splits | None = None
+
+    @property
+    def train_ds(self) -> Dataset:
+        return self._splits().train
+
+    @property
+    def val_ds(self) -> Dataset:
+        return self._splits().val
+
+    @property
+    def test_ds(self) -> Dataset | None:
+        return self._splits().test
+
+    @property
+    def classes(self) -> list[str]:
+        return self._splits().classes
 
     @property
     def num_classes(self) -> int:
-        if not self.classes:
-            self.setup()
         return len(self.classes)
 
     @property
     def counts(self) -> dict[str, int]:
-        """Images in each split: what ``metrics.json`` and ``runs.csv`` record."""
-        self.setup()
-        return {"train": len(self.train_ds), "val": len(self.val_ds),
-                "test": len(self.test_ds) if self.test_ds is not None else 0}
+        """Images in each split, and what the dataset counted besides (an image folder's
+        ignored and skipped files): what ``metrics.json`` and ``runs.csv`` record."""
+        s = self._splits()
+        return {"train": len(s.train), "val": len(s.val),
+                "test": len(s.test) if s.test is not None else 0, **s.counts}
+
+    def _splits(self) -> Splits:
+        if self.splits is None:
+            self.splits = dataset_spec(self.cfg.name).load(self.cfg, self.train_seed)
+        return self.splits
 
     def setup(self, stage: str | None = None) -> None:
-        if self.train_ds is not None:
-            return
-        if self.cfg.name == "shapes":
-            self.train_ds, self.val_ds, self.test_ds = shapes_splits(
-                self.cfg, self.resize, self.train_seed)
-            self.classes = list(CLASSES)
-        else:
-            self._setup_files()
-
-    def _root(self) -> Path:
-        if not self.cfg.root:
-            raise UserError(f"data.root: required for data.name={self.cfg.name!r}; "
-                            "set it to the dataset folder")
-        root = Path(self.cfg.root).expanduser()
-        if not root.is_dir() and not self.cfg.download:
-            raise UserError(f"data.root: {root} does not exist; put {self.cfg.name} there "
-                            "(or set data.download: true for torchvision's copy)")
-        return root
-
-    def _folder(self, files, labels, train: bool, view: str | int | None = None) -> PILFolder:
-        """A split's dataset (:class:`JpegFolder` with ``decode: device``)."""
-        c = self.cfg
-        view = view if view is not None else ("full" if c.eval_mode == "full" else
-                                              c.image_size)
-        crop = c.image_size if train else (None if view == "full" else int(view))
-        if train or crop == c.image_size:
-            resize = self.resize
-        else:
-            resize = c.image_size if crop is None else round(crop * 8 / 7)
-        kind = JpegFolder if c.decode == "device" else PILFolder
-        return kind(files, labels, resize=resize, crop=crop, train=train, flip=c.flip,
-                    seed=self.train_seed)
-
-    def _setup_files(self) -> None:
-        c, root = self.cfg, self._root()
-        if c.name == "imagefolder":
-            if (root / "train").is_dir() and (root / "val").is_dir():
-                tf, tl, self.classes = scan_folder(root / "train")
-                vf, vl, _ = scan_folder(root / "val", self.classes)
-            else:
-                files, labels, self.classes = scan_folder(root)
-                tr, va = split_by_fraction(len(files), c.val_fraction, c.seed)
-                tf, tl = [files[i] for i in tr], [labels[i] for i in tr]
-                vf, vl = [files[i] for i in va], [labels[i] for i in va]
-            test = (scan_folder(root / "test", self.classes)[:2]
-                    if (root / "test").is_dir() else None)
-        else:
-            tf, tl, vf, vl = self._torchvision_files(root)
-            test = None
-        if test is None and c.test_fraction > 0:
-            keep, held = stratified_split(tl, c.test_fraction, c.seed)
-            test = ([tf[i] for i in held], [tl[i] for i in held])
-            tf, tl = [tf[i] for i in keep], [tl[i] for i in keep]
-        vf, vl = _shuffled(vf, vl, c.seed)
-        if c.decode == "device":
-            check_jpegs([*tf, *vf, *(test[0] if test else [])])
-        self.train_ds, self.val_ds = self._folder(tf, tl, True), self._folder(vf, vl, False)
-        if test is not None:
-            self._test_files = _shuffled(*test, c.seed)
-            self.test_ds = self._folder(*self._test_files, False)
-
-    def _torchvision_files(self, root: Path):
-        """cifar10/caltech101 through torchvision, exported once to image files."""
-        from torchvision import datasets
-
-        c = self.cfg
-        cache = root / f"spp_lab_{c.name}"
-        try:
-            if c.name == "cifar10":
-                parts = {s: datasets.CIFAR10(str(root), train=s == "train", download=c.download)
-                         for s in ("train", "val")}
-                self.classes = list(parts["train"].classes)
-            else:
-                full = datasets.Caltech101(str(root), download=c.download)
-                self.classes = list(full.categories)
-                tr, va = split_by_fraction(len(full), c.val_fraction, c.seed)
-                parts = {"train": Subset(full, tr), "val": Subset(full, va)}
-        except RuntimeError as err:
-            raise UserError(f"data.root: {c.name} not found under {root} ({err}); put it there "
-                            "or set data.download: true") from None
-        out = []
-        for split, ds in parts.items():
-            files, labels = [], []
-            for i in range(len(ds)):
-                f = cache / split / f"{i:06d}.png"
-                img, label = ds[i]
-                if not f.exists():
-                    f.parent.mkdir(parents=True, exist_ok=True)
-                    img.convert("RGB").save(f)
-                files.append(f)
-                labels.append(int(label))
-            out += [files, labels]
-        return out
+        self._splits()
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
@@ -233,10 +146,10 @@ class SPPDataModule(pl.LightningDataModule):
 
     def test_view_loader(self, view: str | int) -> DataLoader:
         """The test split in another view: ``"full"`` or a size in px (``test_views``)."""
-        self.setup()
-        if self.cfg.name == "shapes":
-            return self._eval_loader(shapes_view(self.cfg, "test", view))
-        return self._eval_loader(self._folder(*self._test_files, False, view=view))
+        s = self._splits()
+        if s.view is None:
+            raise UserError(f"data: {self.cfg.name} has no test split to view at {view}")
+        return self._eval_loader(s.view(view))
 
     def _eval_loader(self, ds: Dataset) -> DataLoader:
         sizes = _sizes(ds)

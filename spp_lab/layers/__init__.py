@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 _LAZY = {"SpatialPyramidPool2d": "spp", "spatial_pyramid_pool": "spp",
-         "spp_output_width": "spp", "LocalResponseNorm2d": "lrn"}
+         "spp_output_width": "pools", "LocalResponseNorm2d": "lrn", "PYRAMID": "settings",
+         "PyramidSettings": "settings"}
 __all__ = sorted(_LAZY)
 
 

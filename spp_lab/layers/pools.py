@@ -13,7 +13,7 @@ function ``pyramid(kind)`` returning the (N, C·Σn²) max or avg pyramid.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Pyramid = Callable[[str], Any]  # "max" | "avg" → (N, C·Σn²) tensor
@@ -32,3 +32,13 @@ POOLS: dict[str, tuple[Callable[[Pyramid], Any], int]] = {
     "catavgmax": (_catavgmax, 2),
 }
 POOL_TYPES = tuple(POOLS)
+
+
+def spp_output_width(channels: int, levels: Sequence[int], pool: str) -> int:
+    """Width of the SPP vector: ``C · Σ n²`` times the pool type's factor (2 for
+    ``catavgmax``).
+
+    >>> spp_output_width(256, (6, 3, 2, 1), "max"), spp_output_width(8, (2, 1), "catavgmax")
+    (12800, 80)
+    """
+    return channels * sum(n * n for n in levels) * POOLS[pool][1]

@@ -25,16 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spp_lab.layers.bins import check_paper_bins, paper_window
-from spp_lab.layers.choices import BIN_MODES, POOL_TYPES
-from spp_lab.layers.pools import POOLS
+from spp_lab.layers.bins import BIN_MODES, check_paper_bins, paper_window
+from spp_lab.layers.pools import POOL_TYPES, POOLS, spp_output_width
+from spp_lab.layers.settings import PYRAMID
 from spp_lab.layers.spp_fast import plan_pyramid, pyramid_max
 
-
-def spp_output_width(channels: int, levels: Sequence[int], pool: str) -> int:
-    """Width of the SPP vector: ``C · Σ n²`` times the pool type's factor (2 for
-    ``catavgmax``)."""
-    return channels * sum(n * n for n in levels) * POOLS[pool][1]
+__all__ = ["SpatialPyramidPool2d", "spatial_pyramid_pool", "spp_output_width"]
 
 
 def _pool_level(x: Tensor, n: int, pool: str, bins: str) -> Tensor:
@@ -61,14 +57,25 @@ def _pyramid(x: Tensor, levels: tuple[int, ...], pool: str, bins: str) -> Tensor
     return torch.cat([o.flatten(1) for o in outs], dim=1)
 
 
-def spatial_pyramid_pool(x: Tensor, levels: Sequence[int], pool: str, bins: str) -> Tensor:
-    """Pool ``x`` of shape (N, C, H, W) into (N, :func:`spp_output_width`)."""
-    if x.dim() != 4:
-        raise ValueError(f"SPP expects a 4-D (N, C, H, W) map, got shape {tuple(x.shape)}")
+def _check_options(pool: str, bins: str) -> None:
     if pool not in POOL_TYPES:
         raise ValueError(f"unknown pool {pool!r}; allowed: {', '.join(POOL_TYPES)}")
     if bins not in BIN_MODES:
         raise ValueError(f"unknown bins {bins!r}; allowed: {', '.join(BIN_MODES)}")
+
+
+def spatial_pyramid_pool(x: Tensor, levels: Sequence[int] = PYRAMID.levels,
+                         pool: str = PYRAMID.pool, bins: str = PYRAMID.bins) -> Tensor:
+    """Pool ``x`` of shape (N, C, H, W) into (N, :func:`spp_output_width`); the defaults
+    are :data:`~spp_lab.layers.settings.PYRAMID`'s (max pooling, adaptive bins).
+
+    >>> import torch
+    >>> spatial_pyramid_pool(torch.randn(2, 16, 13, 9), (4, 2, 1)).shape  # 16·(16+4+1)
+    torch.Size([2, 336])
+    """
+    if x.dim() != 4:
+        raise ValueError(f"SPP expects a 4-D (N, C, H, W) map, got shape {tuple(x.shape)}")
+    _check_options(pool, bins)
     levels = tuple(int(n) for n in levels)
     if not levels or min(levels) < 1:
         raise ValueError(f"levels must be positive integers, got {levels}")
@@ -79,14 +86,20 @@ def spatial_pyramid_pool(x: Tensor, levels: Sequence[int], pool: str, bins: str)
 
 
 class SpatialPyramidPool2d(nn.Module):
-    """Module form of :func:`spatial_pyramid_pool`; ``out_width(C)`` gives its width."""
+    """Module form of :func:`spatial_pyramid_pool`; ``out_width(C)`` gives its width. Drop
+    it into a network of your own in place of its last pooling layer:
 
-    def __init__(self, levels: Sequence[int], pool: str, bins: str) -> None:
+    >>> import torch
+    >>> spp = SpatialPyramidPool2d((6, 3, 2, 1))  # the paper's pyramid; max, adaptive bins
+    >>> spp.out_width(256), spp(torch.randn(1, 256, 13, 13)).shape, spp(
+    ...     torch.randn(1, 256, 10, 17)).shape  # any map size, one width
+    (12800, torch.Size([1, 12800]), torch.Size([1, 12800]))
+    """
+
+    def __init__(self, levels: Sequence[int] = PYRAMID.levels, pool: str = PYRAMID.pool,
+                 bins: str = PYRAMID.bins) -> None:
         super().__init__()
-        if pool not in POOL_TYPES:
-            raise ValueError(f"unknown pool {pool!r}; allowed: {', '.join(POOL_TYPES)}")
-        if bins not in BIN_MODES:
-            raise ValueError(f"unknown bins {bins!r}; allowed: {', '.join(BIN_MODES)}")
+        _check_options(pool, bins)
         self.levels, self.pool, self.bins = tuple(int(n) for n in levels), pool, bins
 
     def out_width(self, channels: int) -> int:

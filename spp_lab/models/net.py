@@ -5,8 +5,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from spp_lab.models.heads import make_head
-
 
 def conv_map_size(features: nn.Module, size: int) -> tuple[int, int]:
     """Spatial size of ``features``' output for a ``size×size`` input."""
@@ -19,30 +17,14 @@ def conv_map_size(features: nn.Module, size: int) -> tuple[int, int]:
 
 
 class SPPNet(nn.Module):
-    """``features``, a head from :func:`make_head`, ``fc_dims`` hidden layers with dropout."""
+    """``features``, a ``head`` of output ``width``, ``fc_dims`` hidden layers with dropout,
+    then the classifier (:func:`spp_lab.models.build_net` puts one together)."""
 
-    def __init__(
-        self,
-        features: nn.Module,
-        channels: int,
-        num_classes: int,
-        *,
-        head: str,
-        levels: tuple[int, ...],
-        pool: str,
-        bins: str,
-        pool5_bins: int,
-        train_size: int,
-        fc_dims: tuple[int, ...],
-        dropout: float,
-    ) -> None:
+    def __init__(self, features: nn.Module, head: nn.Module, width: int, num_classes: int,
+                 *, fc_dims: tuple[int, ...] = (), dropout: float = 0.0,
+                 map_size: tuple[int, int] | None = None) -> None:
         super().__init__()
-        self.features = features
-        self.map_size = conv_map_size(features, train_size)
-        self.head, width = make_head(
-            head, channels, self.map_size, levels=levels, pool=pool, bins=bins,
-            pool5_bins=pool5_bins, train_size=train_size,
-        )
+        self.features, self.head, self.map_size = features, head, map_size
         layers: list[nn.Module] = []
         for dim in fc_dims:
             layers += [nn.Linear(width, dim), nn.ReLU(inplace=True), nn.Dropout(dropout)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spp_lab.models._api import register_model
+from spp_lab.models._api import Trunk, register_model
 
 _LRN = ("lrn",)
 cfgs: dict[str, list[tuple]] = {
@@ -89,17 +89,14 @@ def make_layers(cfg: list[tuple], *, width: float, stem: str, batchnorm: bool
 
 
 def _paper_net(arch: str):
-    def build(*, num_classes: int, width: float, stem: str, batchnorm: bool, fc_dim: int,
-              dropout: float, **head: Any):
-        from spp_lab.models.net import SPPNet
-
+    def build(*, width: float, stem: str, batchnorm: bool, fc_dim: int,
+              dropout: float) -> Trunk:
         features, channels = make_layers(cfgs[arch], width=width, stem=stem,
                                          batchnorm=batchnorm)
         dim = max(1, round(fc_dim * width))
-        return SPPNet(features, channels, num_classes, fc_dims=(dim, dim), dropout=dropout,
-                      **head)
+        return Trunk(features, channels, (dim, dim), dropout)
 
-    build.__doc__ = f"The paper's {arch} with a switchable head (see SPPNet)."
+    build.__doc__ = f"The paper's {arch} trunk, fc6 and fc7 (the head goes between)."
     return build
 
 

@@ -8,9 +8,7 @@ do not use are refused by the config (see ``options`` in the registry).
 
 from __future__ import annotations
 
-from typing import Any
-
-from spp_lab.models._api import register_model
+from spp_lab.models._api import Trunk, register_model
 
 
 def _resnet_map(stem: str, size: int) -> int | None:
@@ -30,29 +28,24 @@ def _vgg_map(stem: str, size: int) -> int | None:
 
 
 @register_model("resnet18", options=("stem",), map_size=_resnet_map, fixed={"batchnorm": True})
-def resnet18(*, num_classes: int, stem: str, **head: Any):
+def resnet18(*, stem: str) -> Trunk:
     """ResNet-18; the head replaces the global average pool, then one linear classifier."""
     from torch import nn
     from torchvision import models as tvm
-
-    from spp_lab.models.net import SPPNet
 
     net = tvm.resnet18(weights=None)
     if stem == "small":
         net.conv1, net.maxpool = nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.Identity()
     features = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool,
                              net.layer1, net.layer2, net.layer3, net.layer4)
-    return SPPNet(features, 512, num_classes, fc_dims=(), dropout=0.0, **head)
+    return Trunk(features, 512, (), 0.0)
 
 
 @register_model("vgg11_bn", options=("fc_dim", "dropout"), map_size=_vgg_map,
                 fixed={"batchnorm": True})
-def vgg11_bn(*, num_classes: int, fc_dim: int, dropout: float, **head: Any):
+def vgg11_bn(*, fc_dim: int, dropout: float) -> Trunk:
     """VGG-11 with batch norm; the head replaces pool5 and its adaptive pool, fc6/fc7 follow."""
     from torchvision import models as tvm
 
-    from spp_lab.models.net import SPPNet
-
     features = tvm.vgg11_bn(weights=None).features[:-1]  # drop pool5: the head replaces it
-    return SPPNet(features, 512, num_classes, fc_dims=(fc_dim, fc_dim), dropout=dropout,
-                  **head)
+    return Trunk(features, 512, (fc_dim, fc_dim), dropout)

@@ -18,16 +18,19 @@ OPTIMIZER_STATES = {"sgd": 1, "adamw": 2}  # tensors per parameter besides weigh
 
 
 def classes_of(data: Any) -> int:
-    """The class count, without reading the data where it is fixed; 1000 where unknown."""
-    fixed = {"shapes": 10, "cifar10": 10, "caltech101": 101}
-    if data.name in fixed:
-        return fixed[data.name]
+    """The class count, without reading the data where the dataset knows it; else the
+    class folders under the root; 1000 where the data is not here."""
     from pathlib import Path
 
+    from spp_lab.data.folder import class_folders
+    from spp_lab.data.registry import dataset_spec
+
+    known = dataset_spec(data.name).classes(data)
+    if known is not None:
+        return known
     root = Path(data.root or ".")
     root = root / "train" if (root / "train").is_dir() else root
-    n = sum(p.is_dir() for p in root.iterdir()) if root.is_dir() else 0
-    return n or 1000
+    return len(class_folders(root)) or 1000
 
 
 def activation_elements(cfg: Any, batch: int, side: int) -> tuple[int, int]:

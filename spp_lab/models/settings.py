@@ -1,0 +1,77 @@
+"""The model switches as a pydantic model (no torch): ``ModelConfig``, the run config's
+``model`` section and the one source of :func:`~spp_lab.models.get_model`'s defaults.
+
+``model.arch`` and ``model.head`` are checked against the registries when a config is
+validated, so a registered plug-in is accepted like a built-in; a switch the architecture
+does not use is refused unless it is at its default, and a head's own settings
+(``model.head_args``) are checked against the head's schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+
+from spp_lab.layers.choices import BIN_MODES, POOL_TYPES, STEMS
+from spp_lab.layers.settings import PYRAMID, PyramidSettings
+from spp_lab.models._api import arch_spec, head_spec, list_heads, list_models
+from spp_lab.schema import Bool, Num, PosInt, StrictModel, choice, registered
+
+_PYRAMID_FIELDS = PyramidSettings.model_fields
+
+
+class ModelConfig(StrictModel):
+    arch: registered(list_models) = Field(
+        "zf5", description="backbone (the model registry)")
+    width: Num = Field(1.0, gt=0, le=4, description="multiplier on channels and fc sizes")
+    stem: choice(STEMS) = Field(
+        "paper", description="conv1 as in the paper, or 3×3 stride 1 for 32-96 px images")
+    batchnorm: Bool = Field(False, description="batch norm after each conv, replacing LRN")
+    head: registered(list_heads) = Field(
+        "spp", description="spp: pyramid; pool: fixed pool5 (no-SPP baseline); global: 1×1")
+    levels: list[PosInt] = Field(list(PYRAMID.levels), min_length=1,
+                                 description=_PYRAMID_FIELDS["levels"].description)
+    pool: choice(POOL_TYPES) = Field(PYRAMID.pool, description=_PYRAMID_FIELDS["pool"].description)
+    bins: choice(BIN_MODES) = Field(PYRAMID.bins, description=_PYRAMID_FIELDS["bins"].description)
+    pool5_bins: PosInt = Field(6, description="pool head: k×k bins at the training size")
+    fc_dim: PosInt = Field(4096, description="fc6/fc7 units before the width multiplier")
+    dropout: Num = Field(0.5, ge=0, lt=1, description="dropout after fc6 and fc7")
+    head_args: dict[str, Any] = Field(
+        {}, description="a registered head's own settings (its schema); {} for the built-ins")
+
+    @model_validator(mode="after")
+    def _switches_the_arch_and_head_use(self) -> ModelConfig:
+        spec = arch_spec(self.arch)
+        for key in ("width", "stem", "batchnorm", "fc_dim", "dropout"):
+            value, default = getattr(self, key), type(self).model_fields[key].default
+            if key in spec.options or value == default or spec.fixed.get(key) == value:
+                continue
+            raise ValueError(f"model.{key}: {self.arch} does not use {key} (got {value!r}); "
+                             f"leave it at {default!r}. {self.arch} uses: "
+                             f"{', '.join(sorted(spec.options)) or 'none of them'}")
+        head = head_spec(self.head)
+        if head.pools is not None and self.pool not in head.pools:
+            raise ValueError(f"model.pool: head={self.head!r} takes pool "
+                             f"{' or '.join(map(repr, head.pools))}, got {self.pool!r}")
+        self._check_head_args(head)
+        return self
+
+    def _check_head_args(self, head: Any) -> None:
+        if head.settings is None:
+            if self.head_args:
+                raise ValueError(f"model.head_args: head={self.head!r} has no settings of its "
+                                 f"own (got {self.head_args!r}); leave it at {{}}")
+            return
+        try:
+            head.settings.model_validate(self.head_args)
+        except ValidationError as err:
+            e = err.errors(include_url=False)[0]
+            where = ".".join(map(str, e["loc"]))
+            raise ValueError(f"model.head_args.{where}: {e['msg']} (head {self.head!r})"
+                             ) from None
+
+    def head_settings(self) -> Any:
+        """The head's own settings, validated (None for a head without any)."""
+        head = head_spec(self.head)
+        return None if head.settings is None else head.settings.model_validate(self.head_args)
