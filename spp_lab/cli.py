@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", metavar="FILE",
                    help="train one job of an experiment file, picked by condition=, seed= "
                         "and its grid values (what a W&B sweep agent runs)")
+    p.add_argument("--smoke", action="store_true",
+                   help="cut to 2 batches of 8, into results/<experiment>-smoke/ (seconds)")
     p.set_defaults(func=_lazy("cmd_train"))
 
     p = sub.add_parser("ls", help="list an experiment's jobs and their status (no torch)")

@@ -44,7 +44,12 @@ def cmd_train(args) -> int:
     from spp_lab.runner.devices import resolve_auto, visible_gpus
 
     gpus = visible_gpus()
-    cfg = resolve_auto(load_run_config(config, overrides), gpus)
+    cfg = load_run_config(config, overrides)
+    if args.smoke:
+        from spp_lab.runner.experiment import shrink
+
+        cfg = shrink(cfg).model_copy(update={"experiment": f"{cfg.experiment}-smoke"})
+    cfg = resolve_auto(cfg, gpus)
     if args.print_config:
         from spp_lab.runs import config_yaml
 
@@ -66,7 +71,8 @@ def cmd_train(args) -> int:
     m = train_run(cfg, out, on_epoch=on_epoch)
     f, b = m["final"], m["best"]
     test = f" · test top-1 error {m['test']['test_top1_err']:.2f}%" if "test" in m else ""
-    print(f"run {rid}: {cfg.model.arch} head={cfg.model.head} · {m['epochs']} epochs · "
+    print(f"run {rid}: {cfg.model.arch} head={cfg.model.head} · {m['epochs']} epoch"
+          f"{'s' if m['epochs'] != 1 else ''} · "
           f"final val top-1 error {f['val_top1_err']:.2f}% (best {b['val_top1_err']:.2f}% at "
           f"epoch {b['epoch'] + 1}){test} · {m['train_img_per_s']:.0f} img/s · "
           f"{m['wall_time_s']:.1f} s → {out}")

@@ -29,8 +29,8 @@ __all__ = ["DataConfig", "LoggingConfig", "ModelConfig", "RunConfig", "TrainConf
 
 class TrainConfig(StrictModel):
     epochs: PosInt = Field(10, description="training epochs")
-    optimizer: Literal["sgd", "adamw"] = Field("sgd", description="optimizer")
-    lr: Num = Field(0.01, gt=0, description="peak learning rate")
+    optimizer: Literal["sgd", "adamw"] = Field("adamw", description="optimizer (the paper: sgd)")
+    lr: Num = Field(0.001, gt=0, description="peak learning rate (the paper: 0.01 with sgd)")
     momentum: Num = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: Num = Field(5e-4, ge=0, description="L2 weight decay")
     lr_schedule: Literal["none", "cosine", "step", "plateau"] = Field(

@@ -32,6 +32,14 @@ ADDED_LATER = {"data.resample": False, "data.scale": [0.11, 0.24], "data.gap": [
                "model.head_args": {}, "data.skip_bad": False}
 
 
+# Defaults changed since run ids were first published (0.2.0: a CPU-sized miniature). A
+# field that the config's architecture or dataset does not read cannot change its numbers:
+# at today's default it is hashed at the value of these, so no id of a config that never
+# used the field changes with its default.
+FROZEN_DEFAULTS = {"model.width": 1.0, "model.stem": "paper", "model.batchnorm": False,
+                   "model.fc_dim": 4096, "model.dropout": 0.5, "data.num_train": 4000,
+                   "data.num_val": 1000}
+
 # Fields whose meaning changed for some values: where it applies the identity carries the
 # revision, so a run made under the old meaning keeps its old id and is never taken for the
 # new one (0.2.0: data.test_fraction is drawn from each class of the whole folder, first).
@@ -53,6 +61,11 @@ def identity(cfg: RunConfig) -> dict[str, Any]:
         raise ValueError("train.precision is 'auto': resolve it for the device before "
                          "computing a run id (spp_lab.runner.devices.resolve_auto)")
     tree = cfg.model_dump(mode="json")
+    for key in unused_fields(cfg) & FROZEN_DEFAULTS.keys():
+        *parents, leaf = key.split(".")
+        section, default = tree[parents[0]], _default(key)
+        if section[leaf] == default:
+            section[leaf] = FROZEN_DEFAULTS[key]
     for key in _NOT_HASHED:
         _pop(tree, key)
     for key, default in ADDED_LATER.items():
@@ -69,6 +82,23 @@ def identity(cfg: RunConfig) -> dict[str, Any]:
     if revised:
         tree["revised"] = revised
     return tree
+
+
+def unused_fields(cfg: RunConfig) -> set[str]:
+    """The dotted fields the config's architecture and dataset do not read."""
+    from spp_lab.data.registry import SPECIFIC, dataset_spec
+    from spp_lab.models import arch_spec
+    from spp_lab.models._api import SWITCHES
+
+    arch, data = arch_spec(cfg.model.arch), dataset_spec(cfg.data.name)
+    return ({f"model.{k}" for k in SWITCHES if k not in arch.options}
+            | {f"data.{k}" for k in SPECIFIC if k not in data.uses})
+
+
+def _default(key: str) -> Any:
+    section, leaf = key.split(".")
+    model = type(getattr(RunConfig(), section))
+    return model.model_fields[leaf].get_default(call_default_factory=True)
 
 
 def _get(tree: dict[str, Any], key: str) -> Any:

@@ -151,6 +151,7 @@ def _trainer(cfg: RunConfig, run: RunFolder, callbacks: list[Callback], logger) 
         deterministic=t.deterministic, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, num_sanity_val_steps=0,
         logger=logger or False, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
+        log_every_n_steps=min(50, t.limit_train_batches or 50),
         enable_progress_bar=False,
         enable_checkpointing=False, enable_model_summary=False, default_root_dir=str(run.path))
 

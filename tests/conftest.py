@@ -82,3 +82,41 @@ def wait_for(pred, timeout: float = 120.0) -> bool:
 @pytest.fixture(scope="session")
 def tiny_overrides() -> list[str]:
     return list(TINY)
+
+
+def write_digits(root: Path, per_class: int = 40, classes: tuple[int, ...] = tuple(range(10))
+                 ) -> Path:
+    """scikit-learn's bundled handwritten digits (8×8 grey scans, real images nobody here
+    made) as ``root/<digit>/<n>.png``, ``per_class`` of each."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits, counts = load_digits(), {}
+    for img, y in zip(digits.images, digits.target):
+        k = counts.get(int(y), 0)
+        if int(y) not in classes or k >= per_class:
+            continue
+        counts[int(y)] = k + 1
+        (root / str(y)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((img * 255 / 16).astype(np.uint8), "L").save(root / str(y) / f"{k}.png")
+    return root
+
+
+def add_faults(root: Path) -> dict[str, Path]:
+    """What real folders hold besides images: Jupyter's and macOS's hidden folders (with
+    image files inside), a README, a .DS_Store, and one truncated PNG; returns them."""
+    import shutil
+
+    first = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    (root / ".ipynb_checkpoints").mkdir()
+    shutil.copy(next(first.glob("*.png")), root / ".ipynb_checkpoints" / "0-checkpoint.png")
+    (root / "__MACOSX" / first.name).mkdir(parents=True)
+    (root / "__MACOSX" / first.name / "._0.png").write_bytes(b"\0\5\26\7 AppleDouble")
+    (root / "README.txt").write_text("digits, 8x8\n")
+    (first / "notes.txt").write_text("scanned 1998\n")
+    (root / ".DS_Store").write_bytes(b"\0\0\0\1Bud1" + b"\0" * 64)
+    good = next(iter(sorted(first.glob("*.png"))))
+    truncated = first / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    return {"truncated": truncated, "class": first}

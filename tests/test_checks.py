@@ -18,8 +18,8 @@ def _cfg(**tree):
 
 
 @pytest.mark.parametrize("tree,message", [
-    ({"data": {"image_size": 8}}, "data.image_size: zf5 (stem paper) cannot take 8-px"),
-    ({"data": {"image_size": 32}, "model": {"stem": "small", "head": "pool"}},
+    ({"data": {"image_size": 8}}, "data.image_size: zf5 (stem small) cannot take 8-px"),
+    ({"data": {"image_size": 32}, "model": {"stem": "small", "head": "pool", "pool5_bins": 6}},
      "model.pool5_bins: head='pool' cannot make 6×6 bins"),
     ({"data": {"image_size": 48}, "model": {"stem": "small", "bins": "paper",
                                             "levels": [3, 2, 1]}},

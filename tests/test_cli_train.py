@@ -97,7 +97,7 @@ def test_yaml_syntax_error_names_line_and_column(tmp_path):
 def test_missing_file_and_impossible_switch_combination(tmp_path):
     proc = spp_lab("train", str(tmp_path / "nope.yaml"))
     assert proc.returncode == 2 and "no such file" in proc.stderr
-    proc = spp_lab("train", "model.head=pool", "model.stem=small", "data.image_size=32",
+    proc = spp_lab("train", "model.head=pool", "model.pool5_bins=6", "data.image_size=32",
                    "data.num_train=16", "data.num_val=16")
     assert proc.returncode == 2 and "head='pool' cannot make 6×6 bins" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -218,7 +218,7 @@ ALLOWED = "Allowed: arch, width, stem, batchnorm, head, levels, pool, bins, pool
     ("exclude: [{model.arch: vgg11_bn}]\n", "P: exclude[0] {'model.arch': 'vgg11_bn'} "
      "matches no job; check its keys and values against `spp-lab ls`"),
     ("conditions: {a: {}, b: {train.seed: 5}}\n", "P: jobs 'a {} seed 0' and 'b {} seed 0' "
-     "have identical configs (run 1577af92e3); make the conditions differ"),
+     "have identical configs (run 14e29ec472); make the conditions differ"),
 ])
 def test_experiment_messages_exactly(tmp_path, text, message):
     assert _expanded(tmp_path, "name: x\n" + text) == message

@@ -22,16 +22,23 @@ def rid(tree: dict) -> str:
     return run_id(resolve_auto(build_config(tree), CPU))
 
 
+# The defaults of 0.1.0, written out (0.2.0's defaults are a CPU-sized miniature).
+OLD_DEFAULTS = {"model": {"width": 1.0, "stem": "paper", "batchnorm": False, "levels": [6, 3, 2, 1],
+                          "pool5_bins": 6, "fc_dim": 4096, "dropout": 0.5},
+                "data": {"num_train": 4000, "num_val": 1000},
+                "train": {"optimizer": "sgd", "lr": 0.01}}
 # Computed by the code at e7a6826, before this hashing had golden tests: every results
 # folder made since keeps its ids. Changing any of these needs a migration (README, "Run
 # identity").
 GOLDEN = [
-    ({}, "1577af92e3"),
-    ({"model": {"arch": "overfeat7", "levels": [4, 2, 1], "pool": "avg", "bins": "paper"},
+    (OLD_DEFAULTS, "1577af92e3"),
+    ({"model": {**OLD_DEFAULTS["model"], "arch": "overfeat7", "levels": [4, 2, 1],
+                "pool": "avg", "bins": "paper"},
       "data": {"name": "imagefolder", "root": "/x", "seed": 3},
-      "train": {"sizes": [224, 180], "epochs": 70}}, "96f2407ba9"),
-    ({"experiment": "other", "output_dir": "/elsewhere", "train": {"threads": 3},
-      "data": {"num_workers": 4}, "logging": {"wandb": {"mode": "offline"}}}, "1577af92e3"),
+      "train": {**OLD_DEFAULTS["train"], "sizes": [224, 180], "epochs": 70}}, "96f2407ba9"),
+    ({"experiment": "other", "output_dir": "/elsewhere", "train": {"threads": 3, **OLD_DEFAULTS[
+        "train"]}, "data": {"num_workers": 4, **OLD_DEFAULTS["data"]}, "model": OLD_DEFAULTS[
+        "model"], "logging": {"wandb": {"mode": "offline"}}}, "1577af92e3"),
 ]
 
 
@@ -41,13 +48,33 @@ def test_golden_run_ids(tree, expected):
 
 
 def test_the_shipped_experiments_keep_their_published_ids():
-    ids = lambda f: [j.run_id for j in expand(load_experiment(str(ROOT / f)), gpus=[])]  # noqa
-    # experiments.yaml's design changed this round (32 px, fresh scenes): new configs, so
-    # new ids, on purpose; the hashing is unchanged (pool_type.yaml keeps its ids).
-    table2 = ids("experiments.yaml")
-    assert table2[:2] == ["1b0cb6ac84", "c07bce510b"] and table2[-1] == "1bd3ea172a"
-    pool = ids("ablations/pool_type.yaml")
-    assert pool[:2] == ["cef98737e1", "05e675c13d"] and pool[-1] == "a4ff1dd5f7"
+    """Every job of every shipped experiment file has the id spp-lab 0.1.0 gave it
+    (tests/fixtures/shipped_run_ids.json, written by that release), across changed
+    defaults and added fields."""
+    golden = json.loads((ROOT / "tests/fixtures/shipped_run_ids.json").read_text())
+    files = ["experiments.yaml", *sorted(f"ablations/{p.name}" for p in
+                                         (ROOT / "ablations").glob("*.yaml"))]
+    assert sorted(golden) == sorted(files)
+    for f in files:
+        ids = [j.run_id for j in expand(load_experiment(str(ROOT / f)), gpus=[])]
+        assert set(golden[f]) <= set(ids), f
+
+
+def test_a_field_the_config_does_not_read_is_hashed_as_it_was_published():
+    """A changed default moves no id of a config that never read the field (resnet18 has
+    no width or fc layers; an image folder has no num_train), and does move the id where
+    the field is read."""
+    resnet = {"model": {"arch": "resnet18"}}
+    from spp_lab.runs import identity
+
+    tree = identity(resolve_auto(build_config(resnet), CPU))
+    assert tree["model"]["width"] == 1.0 and tree["model"]["fc_dim"] == 4096
+    assert tree["model"]["batchnorm"] is False and tree["data"]["num_train"] == 2000  # read
+    folder = {"data": {"name": "imagefolder", "root": "/x"}}
+    assert identity(resolve_auto(build_config(folder), CPU))["data"]["num_train"] == 4000
+    assert rid(folder) == rid(_set(folder, "data.num_train", 2000))  # today's default
+    assert rid(folder) != rid(_set(folder, "data.num_train", 123))  # set: hashed as set
+    assert rid({}) != rid(OLD_DEFAULTS)  # zf5 reads width: the new default is a new net
 
 
 def test_an_unresolved_precision_has_no_id():
@@ -67,11 +94,11 @@ CHANGES = {
     "data.eval_mode": "full", "data.seed": 1, "data.resample": True, "data.scale": [0.1, 0.3],
     "data.gap": [3.0, 4.0],
     "data.test_views": ["full"], "data.test_fraction": 0.1, "data.decode": "device",
-    "model.arch": "overfeat5", "model.width": 0.5, "model.stem": "small",
-    "model.batchnorm": True, "model.head": "global", "model.levels": [4, 2, 1],
-    "model.pool": "avg", "model.bins": "paper", "model.pool5_bins": 4, "model.fc_dim": 512,
+    "model.arch": "overfeat5", "model.width": 0.5, "model.stem": "paper",
+    "model.batchnorm": False, "model.head": "global", "model.levels": [4, 2, 1],
+    "model.pool": "avg", "model.bins": "paper", "model.pool5_bins": 4, "model.fc_dim": 1024,
     "model.dropout": 0.1,
-    "train.epochs": 3, "train.optimizer": "adamw", "train.lr": 0.02, "train.momentum": 0.8,
+    "train.epochs": 3, "train.optimizer": "sgd", "train.lr": 0.02, "train.momentum": 0.8,
     "train.weight_decay": 0.0, "train.lr_schedule": "step", "train.plateau_patience": 5,
     "train.label_smoothing": 0.1, "train.ema": 0.99, "train.sizes": [64, 48],
     "train.size_schedule": "batch", "train.seed": 7, "train.deterministic": False,
@@ -137,7 +164,7 @@ def test_fields_added_later_are_hashed_only_away_from_their_default(key):
     base = BASES.get(key, {})
     assert rid(_set(base, key, ADDED_LATER[key])) == rid(base)
     assert rid(_set(base, key, CHANGES[key])) != rid(base)
-    assert rid({}) == "1577af92e3"
+    assert rid(OLD_DEFAULTS) == "1577af92e3"
 
 
 def _shuffled(tree, rnd):

@@ -32,7 +32,8 @@ def test_registry_matches_config_and_lists_names_on_error():
 
 @pytest.mark.parametrize("arch,size", PAPER.items())
 def test_paper_conv5_map_at_224(arch, size):
-    model = build_net(ModelConfig(arch=arch, width=0.125), num_classes=10, image_size=224)
+    model = build_net(ModelConfig(arch=arch, width=0.125, stem="paper"), num_classes=10,
+                      image_size=224)
     assert model.map_size == (size, size)
     assert arch_spec(arch).map_size("paper", 224) == size
 
@@ -58,7 +59,8 @@ def test_geometry_without_torch_equals_the_trunk(arch):
     """The registry's map_size (used before any job runs) against the real conv trunk, for
     every stem it takes, over sizes where the trunk works and where it fails."""
     spec = arch_spec(arch)
-    stems = ("paper", "small") if "stem" in spec.options else ("paper",)
+    stems = ("paper", "small") if "stem" in spec.options else (
+        ModelConfig.model_fields["stem"].default,)  # it reads no stem
     for stem in stems:
         trunk = build_net(ModelConfig(arch=arch, stem=stem, **(
             {"width": 0.125} if arch in PAPER else {})), num_classes=3, image_size=64).features
@@ -71,7 +73,8 @@ def test_geometry_without_torch_equals_the_trunk(arch):
 
 
 def test_pool_head_is_fixed_size_with_a_clear_error():
-    model = build_net(ModelConfig(width=0.125, head="pool"), num_classes=5, image_size=224)
+    model = build_net(ModelConfig(width=0.125, stem="paper", head="pool", pool5_bins=6),
+                      num_classes=5, image_size=224)
     assert model.head.kernel == (3, 3) and model.head.stride == (2, 2)  # the paper's pool5
     with torch.no_grad():
         assert model(torch.randn(1, 3, 224, 224)).shape == (1, 5)
@@ -80,15 +83,15 @@ def test_pool_head_is_fixed_size_with_a_clear_error():
 
 
 def test_width_scales_channels_and_fc():
-    a = build_net(ModelConfig(width=0.25), num_classes=10, image_size=224)
-    b = build_net(ModelConfig(width=0.5), num_classes=10, image_size=224)
+    a = build_net(ModelConfig(width=0.25, fc_dim=4096), num_classes=10, image_size=224)
+    b = build_net(ModelConfig(width=0.5, fc_dim=4096), num_classes=10, image_size=224)
     assert a.classifier.in_features * 2 == b.classifier.in_features == 2048
     assert conv_map_size(a.features, 64) == conv_map_size(b.features, 64)
 
 
 @pytest.mark.parametrize("arch,key,value,uses", [
-    ("resnet18", "width", 0.5, "stem"), ("resnet18", "fc_dim", 512, "stem"),
-    ("resnet18", "dropout", 0.1, "stem"), ("vgg11_bn", "stem", "small", "dropout, fc_dim"),
+    ("resnet18", "width", 0.5, "stem"), ("resnet18", "fc_dim", 1024, "stem"),
+    ("resnet18", "dropout", 0.1, "stem"), ("vgg11_bn", "stem", "paper", "dropout, fc_dim"),
 ])
 def test_switches_an_architecture_does_not_use_are_refused(arch, key, value, uses):
     with pytest.raises(UserError, match=f"model.{key}: {arch} does not use {key} "

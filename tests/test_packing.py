@@ -36,10 +36,11 @@ def test_meta_device_count_equals_a_count_on_real_tensors():
 def test_estimate_adds_context_weights_optimizer_and_activations():
     cfg = build_config(CFG)
     params, acts = activation_elements(cfg, 64, 40)  # the largest training size
-    assert estimate_job_bytes(cfg) == CONTEXT_BYTES + params * 4 * 3 + 2 * acts * 4
+    assert cfg.train.optimizer == "adamw"  # weights, grads and two moments: 4 per parameter
+    assert estimate_job_bytes(cfg) == CONTEXT_BYTES + params * 4 * 4 + 2 * acts * 4
     half = build_config({**CFG, "train": {**CFG["train"], "precision": "bf16-mixed",
-                                          "optimizer": "adamw"}})
-    assert estimate_job_bytes(half) == CONTEXT_BYTES + params * 4 * 4 + 2 * acts * 2
+                                          "optimizer": "sgd"}})  # momentum: 3 per parameter
+    assert estimate_job_bytes(half) == CONTEXT_BYTES + params * 4 * 3 + 2 * acts * 2
 
 
 def test_pack_count_is_memory_then_cores_then_jobs():

@@ -32,7 +32,9 @@ class DatasetSpec:
       (the pre-run checks test each against the architecture); None: ``[image_size]``;
     * ``device_decode``: it reads JPEG files that ``data.decode: device`` can decode on the
       training device;
-    * ``downloads``: it honours ``data.download``.
+    * ``downloads``: it honours ``data.download``;
+    * ``uses``: the dataset-specific ``data.*`` settings it reads (of :data:`SPECIFIC`);
+      the others cannot change its numbers, so a run id never depends on their defaults.
     """
 
     name: str
@@ -43,9 +45,13 @@ class DatasetSpec:
     full_sides: Callable[[Any], list[int]] | None = None
     device_decode: bool = False
     downloads: bool = False
+    uses: frozenset[str] = frozenset()
     description: str = ""
 
 
+# data.* settings that only some datasets read (the rest, such as image_size, every one).
+SPECIFIC = ("root", "download", "num_train", "num_val", "num_test", "val_fraction",
+            "resample", "scale", "gap", "test_fraction", "decode", "skip_bad")
 _DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
@@ -53,10 +59,16 @@ def register_dataset(name: str, *, classes: Callable[[Any], int | None],
                      needs_root: bool = False, check: Callable[[Any], None] | None = None,
                      full_sides: Callable[[Any], list[int]] | None = None,
                      device_decode: bool = False, downloads: bool = False,
-                     description: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+                     uses: tuple[str, ...] = (), description: str = ""
+                     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    unknown = set(uses) - set(SPECIFIC)
+    if unknown:
+        raise ValueError(f"dataset {name!r}: unknown settings {sorted(unknown)}; allowed: "
+                         f"{', '.join(SPECIFIC)}")
+
     def wrap(load: Callable[..., Any]) -> Callable[..., Any]:
         _DATASETS.add(name, DatasetSpec(name, load, classes, needs_root, check, full_sides,
-                                        device_decode, downloads,
+                                        device_decode, downloads, frozenset(uses),
                                         description or (load.__doc__ or "").strip()))
         return load
 

@@ -21,8 +21,8 @@ class DataConfig(StrictModel):
     image_size: PosInt = Field(64, description="training crop side, px")
     resize: PosInt | None = Field(
         None, description="shorter side before cropping, px (default image_size·8/7, as 256/224)")
-    num_train: PosInt = Field(4000, description="shapes: training images")
-    num_val: PosInt = Field(1000, description="shapes: validation images (every epoch)")
+    num_train: PosInt = Field(2000, description="shapes: training images")
+    num_val: PosInt = Field(500, description="shapes: validation images (every epoch)")
     num_test: NonNegInt = Field(0, description=(
         "shapes: held-out test images scored once after training (test_* metrics); 0: none"))
     val_fraction: Num = Field(0.1, gt=0, lt=1, description=(

@@ -3,7 +3,7 @@ defaults. The run config's ``model.levels``, ``model.pool`` and ``model.bins`` a
 fields, and :func:`~spp_lab.layers.spp.spatial_pyramid_pool` takes its defaults from them.
 
     >>> PYRAMID.levels, PYRAMID.pool, PYRAMID.bins
-    ((6, 3, 2, 1), 'max', 'adaptive')
+    ((3, 2, 1), 'max', 'adaptive')
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class PyramidSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     levels: tuple[PosInt, ...] = Field(
-        (6, 3, 2, 1), min_length=1, description=(
+        (3, 2, 1), min_length=1, description=(
             "pyramid levels n (n×n bins each), finest first; (3, 2, 1) suits the 7×7 map of "
             "the defaults, the paper's (6, 3, 2, 1) a 13×13 one"))
     pool: Literal[POOL_TYPES] = Field(  # type: ignore[valid-type]

@@ -24,19 +24,26 @@ _PYRAMID_FIELDS = PyramidSettings.model_fields
 class ModelConfig(StrictModel):
     arch: registered(list_models) = Field(
         "zf5", description="backbone (the model registry)")
-    width: Num = Field(1.0, gt=0, le=4, description="multiplier on channels and fc sizes")
+    width: Num = Field(0.25, gt=0, le=4, description=(
+        "multiplier on channels and fc sizes (1.0: the paper's widths)"))
     stem: choice(STEMS) = Field(
-        "paper", description="conv1 as in the paper, or 3×3 stride 1 for 32-96 px images")
-    batchnorm: Bool = Field(False, description="batch norm after each conv, replacing LRN")
+        "small", description="conv1 3×3 stride 1 for 32-96 px images, or as in the paper "
+                             "(paper: for 224 px)")
+    batchnorm: Bool = Field(True, description=(
+        "batch norm after each conv, replacing LRN (false: the paper's LRN)"))
     head: registered(list_heads) = Field(
         "spp", description="spp: pyramid; pool: fixed pool5 (no-SPP baseline); global: 1×1")
     levels: list[PosInt] = Field(list(PYRAMID.levels), min_length=1,
                                  description=_PYRAMID_FIELDS["levels"].description)
     pool: choice(POOL_TYPES) = Field(PYRAMID.pool, description=_PYRAMID_FIELDS["pool"].description)
     bins: choice(BIN_MODES) = Field(PYRAMID.bins, description=_PYRAMID_FIELDS["bins"].description)
-    pool5_bins: PosInt = Field(6, description="pool head: k×k bins at the training size")
-    fc_dim: PosInt = Field(4096, description="fc6/fc7 units before the width multiplier")
-    dropout: Num = Field(0.5, ge=0, lt=1, description="dropout after fc6 and fc7")
+    pool5_bins: PosInt = Field(3, description=(
+        "pool head: k×k bins at the training size (the paper's 6 for a 13×13 map; 3: window "
+        "3, stride 2 over the defaults' 7×7 map, as the paper's over 13×13)"))
+    fc_dim: PosInt = Field(512, description=(
+        "fc6/fc7 units before the width multiplier (the paper's 4096)"))
+    dropout: Num = Field(0.0, ge=0, lt=1, description="dropout after fc6 and fc7 (the "
+                                                        "paper's 0.5)")
     head_args: dict[str, Any] = Field(
         {}, description="a registered head's own settings (its schema); {} for the built-ins")
 

@@ -12,7 +12,8 @@ from spp_lab.data.sets.cifar10 import check_root, export, torchvision_error
 
 
 @register_dataset("caltech101", classes=lambda data: 101, needs_root=True, check=check_root,
-                  downloads=True)
+                  downloads=True,
+                  uses=("root", "download", "val_fraction", "test_fraction", "skip_bad"))
 def load(data: Any, train_seed: int) -> Any:
     from torchvision import datasets
 

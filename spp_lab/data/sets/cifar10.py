@@ -38,7 +38,8 @@ def torchvision_error(data: Any, root: Path, err: Exception) -> UserError:
 
 
 @register_dataset("cifar10", classes=lambda data: 10, needs_root=True, check=check_root,
-                  downloads=True)
+                  downloads=True,
+                  uses=("root", "download", "skip_bad"))
 def load(data: Any, train_seed: int) -> Any:
     from torchvision import datasets
 

@@ -61,7 +61,8 @@ def files_of(data: Any) -> dict[str, Any]:
 
 
 @register_dataset("imagefolder", classes=lambda data: None, needs_root=True, check=check,
-                  device_decode=True)
+                  device_decode=True,
+                  uses=("root", "val_fraction", "test_fraction", "decode", "skip_bad"))
 def load(data: Any, train_seed: int) -> Any:
     from spp_lab.data.files import file_splits
 

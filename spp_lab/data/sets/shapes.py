@@ -19,7 +19,8 @@ def full_sides(data: Any) -> list[int]:
                    *(round(s / a) for a in ASPECTS if a < 1)})
 
 
-@register_dataset("shapes", classes=lambda data: CLASSES, full_sides=full_sides)
+@register_dataset("shapes", classes=lambda data: CLASSES, full_sides=full_sides,
+                  uses=("num_train", "num_val", "num_test", "resample", "scale", "gap"))
 def load(data: Any, train_seed: int) -> Splits:
     """Training scenes (fresh every epoch with ``data.resample``), validation and test
     scenes in the ``eval_mode`` view."""
