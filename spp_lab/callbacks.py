@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from spp_lab.metrics import history_columns
 from spp_lab.runfolder import RunFolder
 
 
@@ -66,18 +67,16 @@ class History(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         # Runs after this epoch's validation, so both stages' epoch metrics are in.
         m = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        row = {
-            "epoch": trainer.current_epoch,
-            "train_size": "/".join(map(str, sorted(self._sizes))),
-            "train_loss": m.get("train/loss_epoch", m.get("train/loss")),
-            "train_top1_err": m.get("train/top1_err"),
-            "val_loss": m.get("val/loss"),
-            "val_top1_err": m.get("val/top1_err"),
-            "val_top5_err": m.get("val/top5_err"),
-            "lr": trainer.optimizers[0].param_groups[0]["lr"],
-            "train_img_per_s": self._images / max(self._train_time, 1e-9),
-            "epoch_time_s": time.perf_counter() - self._t0,
-        }
+        row: dict[str, Any] = {"epoch": trainer.current_epoch,
+                               "train_size": "/".join(map(str, sorted(self._sizes)))}
+        for stage in ("train", "val"):
+            for key in history_columns(stage):
+                name = key.replace("_", "/", 1)  # train_loss → train/loss
+                row[key] = m.get(f"{name}_epoch", m.get(name)) if key == "train_loss" \
+                    else m.get(name)
+        row |= {"lr": trainer.optimizers[0].param_groups[0]["lr"],
+                "train_img_per_s": self._images / max(self._train_time, 1e-9),
+                "epoch_time_s": time.perf_counter() - self._t0}
         for key in ("train_loss", "val_loss"):
             if row[key] is not None and not np.isfinite(row[key]):
                 raise Diverged(f"{key.replace('_', ' ')} became non-finite ({row[key]}) "

@@ -179,6 +179,13 @@ def _lazy(name: str):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from spp_lab import plugins
+
+    try:
+        plugins.load()
+    except UserError as err:
+        print(f"spp-lab: error: {err}", file=sys.stderr)
+        return err.code
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

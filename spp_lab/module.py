@@ -14,7 +14,8 @@ The network is built from the model switches (:func:`spp_lab.models.build_net`);
 training switches set the optimizer, the schedule and multi-size training (each batch's
 crops resized on the device to the scheduled size, :mod:`spp_lab.schedule`). ``num_classes``
 comes from the data module. One shared ``_step`` serves train, val and test; errors are
-logged in percent, as the paper reports them (``val/top1_err``, ``val/top5_err``). With
+logged in percent, as the paper reports them (``val/top1_err``, ``val/top5_err``), with
+every other registered measure (:mod:`spp_lab.metrics`). With
 ``channels_last`` (the default) weights and inputs are NHWC, which oneDNN's CPU
 convolutions run 1.3-1.6x faster (``benchmarks/bench_train.py``). Hyperparameters are
 saved as plain dicts, so checkpoints load with ``weights_only=True``.
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from spp_lab.config import DataConfig, ModelConfig, TrainConfig
+from spp_lab.metrics import STAGES, measures
 from spp_lab.models import build_net
 from spp_lab.schedule import SizeSchedule
 from spp_lab.schema import default_of
@@ -59,7 +61,8 @@ class SPPClassifier(pl.LightningModule):
         self.net.to(memory_format=self.memory_format)
         self.register_buffer("mean", _MEAN.clone(), persistent=False)
         self.register_buffer("std", _STD.clone(), persistent=False)
-        self.topk = sorted({1, min(5, num_classes)})
+        self.measures = {stage: [m for m in measures(stage) if m.compute is not None]
+                         for stage in STAGES}
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dtype == torch.uint8:
@@ -85,11 +88,9 @@ class SPPClassifier(pl.LightningModule):
         on_step = stage == "train"
         self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True,
                  batch_size=len(y))
-        # Per-batch errors, averaged over the epoch weighted by batch size = epoch errors.
-        hit = logits.detach().topk(self.topk[-1], dim=1).indices == y[:, None]
-        for k in self.topk:
-            err = 100.0 * (1.0 - hit[:, :k].any(dim=1).float().mean())
-            self.log(f"{stage}/top{k}_err", err, on_step=False, on_epoch=True,
+        # Per-batch values, averaged over the epoch weighted by batch size = epoch values.
+        for m in self.measures[stage]:
+            self.log(f"{stage}/{m.key}", m.compute(logits, y), on_step=False, on_epoch=True,
                      batch_size=len(y))
         return loss
 

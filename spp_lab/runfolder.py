@@ -32,11 +32,23 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from spp_lab.fileio import Corrupt, JobLock, read_mapping, read_model, write_atomic, write_json
-from spp_lab.metrics import get_metric
+from spp_lab.metrics import get_metric, history_columns
 
 STATES = ("new", "running", "done", "failed", "diverged", "interrupted", "corrupt")
-HISTORY_FIELDS = ("epoch", "train_size", "train_loss", "train_top1_err", "val_loss",
-                  "val_top1_err", "val_top5_err", "lr", "train_img_per_s", "epoch_time_s")
+TEXT_COLUMNS = ("train_size",)  # 24, or 24/32 for multi-size epochs
+
+
+def history_fields() -> tuple[str, ...]:
+    """``history.csv``'s columns: the epoch and its training sizes, each registered
+    measure of training and validation (:mod:`spp_lab.metrics`), the learning rate and the
+    epoch's speed. A history written with fewer columns (an older release, before a
+    metric was registered) reads with those columns empty; a column this release does not
+    know is kept as read."""
+    return ("epoch", "train_size", *history_columns("train"), *history_columns("val"),
+            "lr", "train_img_per_s", "epoch_time_s")
+
+
+HISTORY_FIELDS = history_fields()  # the built-in columns (plug-ins may add more)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -160,6 +172,9 @@ class RunFolder:
                     return Snapshot(RunState("corrupt", f"{self.metrics_file}: missing for a "
                                              "done run"), status, None)
                 history = self.history_rows()
+                if len(history) != metrics["epochs"]:
+                    raise Corrupt(self.history, f"{len(history)} rows for the "
+                                  f"{metrics['epochs']} epochs of metrics.json")
         except Corrupt as err:  # no numbers from a run judged corrupt
             return Snapshot(RunState("corrupt", str(err)), status, None)
         except OSError as err:
@@ -185,7 +200,9 @@ class RunFolder:
         return status
 
     def history_rows(self) -> list[dict[str, Any]]:
-        """``history.csv`` rows with numbers parsed; Corrupt if a row or header is off."""
+        """``history.csv`` rows with numbers parsed, one key per column this release knows
+        (None where the file has no such column) and per column the file has besides;
+        Corrupt if the header, a row or the epochs are off."""
         try:
             text = self.history.read_text()
         except FileNotFoundError:
@@ -193,20 +210,25 @@ class RunFolder:
         except UnicodeDecodeError:
             raise Corrupt(self.history, "not text") from None
         lines = [r for r in csv.reader(text.splitlines()) if r]  # blank lines: none
-        if lines and tuple(lines[0]) != HISTORY_FIELDS:
-            raise Corrupt(self.history, f"header is not {','.join(HISTORY_FIELDS)}")
-        return [self._history_row(i, values) for i, values in enumerate(lines[1:])]
+        if not lines:
+            return []
+        header = lines[0]
+        if header[:1] != ["epoch"] or len(set(header)) != len(header) or "" in header:
+            raise Corrupt(self.history, "header is not epoch,… with each column named once")
+        fields = list(dict.fromkeys([*history_fields(), *header]))
+        return [self._history_row(i, header, values, fields)
+                for i, values in enumerate(lines[1:])]
 
-    def _history_row(self, i: int, values: list[str]) -> dict[str, Any]:
-        """Row ``i`` (0-based, after the header) parsed: ``train_size`` as text (``24`` or
-        ``24-32``), missing trailing fields None, the rest numbers; Corrupt if not."""
-        n = len(HISTORY_FIELDS)
-        if len(values) > n:
+    def _history_row(self, i: int, header: list[str], values: list[str],
+                     fields: list[str]) -> dict[str, Any]:
+        """Row ``i`` (0-based, after the header) parsed: text columns as text (``24`` or
+        ``24/32``), missing trailing values None, the rest numbers; Corrupt if not."""
+        if len(values) > len(header):
             raise Corrupt(self.history, f"row {i + 1} is not numbers")
-        values = values + [None] * (n - len(values))
+        given, known = dict(zip(header, values)), set(history_fields())
         try:
-            row = {k: (v if k == "train_size" else float(v) if v else None)
-                   for k, v in zip(HISTORY_FIELDS, values)}
+            row = {k: (given.get(k) if k in TEXT_COLUMNS else
+                       _number(given.get(k), strict=k in known)) for k in fields}
             row["epoch"] = int(values[0])
         except (TypeError, ValueError):
             raise Corrupt(self.history, f"row {i + 1} is not numbers") from None
@@ -221,7 +243,8 @@ class RunFolder:
             def write(self, s: str) -> None:
                 lines.append(s)
 
-        w = csv.DictWriter(_Sink(), HISTORY_FIELDS, lineterminator="\n")
+        fields = list(dict.fromkeys([*history_fields(), *(k for r in rows for k in r)]))
+        w = csv.DictWriter(_Sink(), fields, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
         write_atomic(self.history, "".join(lines))
@@ -249,6 +272,18 @@ class RunFolder:
                   self.first_step):
             f.unlink(missing_ok=True)
         shutil.rmtree(self.checkpoints, ignore_errors=True)
+
+
+def _number(text: str | None, strict: bool) -> float | str | None:
+    """A history value: None if empty, a float, or (a column of a newer release) text."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        if strict:
+            raise
+        return text
 
 
 class ReportSpec(BaseModel):

@@ -46,6 +46,7 @@ from spp_lab.config import RunConfig
 from spp_lab.data import SPPDataModule
 from spp_lab.errors import UserError
 from spp_lab.fileio import write_atomic, write_json
+from spp_lab.metrics import history_columns, measures
 from spp_lab.module import SPPClassifier
 from spp_lab.runfolder import RunFolder
 
@@ -101,15 +102,16 @@ def flops_per_image(model: torch.nn.Module, size: int) -> int:
 
 
 def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -> dict:
-    """``metrics.json``: final (last epoch) and best (lowest val top-1 error) values."""
+    """``metrics.json``: final (last epoch) values of every training and validation measure,
+    and best (the epoch of the lowest val top-1 error) of every validation one."""
     final = rows[-1]
     best = min(rows, key=lambda r: r["val_top1_err"])
     speeds = [r["train_img_per_s"] for r in rows[1:]] or [rows[0]["train_img_per_s"]]
     return {
-        "final": {k: final[k] for k in ("val_top1_err", "val_top5_err", "val_loss",
-                                        "train_loss", "train_top1_err")},
-        "best": {"val_top1_err": best["val_top1_err"], "val_top5_err": best["val_top5_err"],
-                 "epoch": int(best["epoch"])},
+        "final": {k: final.get(k) for k in (*history_columns("val"),
+                                            *history_columns("train"))},
+        "best": {**{f"val_{m.key}": best.get(f"val_{m.key}") for m in measures("val")
+                    if m.best}, "epoch": int(best["epoch"])},
         "epochs": len(rows),
         "params": sum(p.numel() for p in model.parameters()),
         "train_img_per_s": sorted(speeds)[len(speeds) // 2],
@@ -127,7 +129,7 @@ def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule,
     out: dict[str, float | None] = {}
     from spp_lab.models import head_spec
 
-    keys = ("top1_err", "top5_err", "loss")
+    keys = [m.key for m in measures("test")]
     fixed = head_spec(cfg.model.head).fixed_size
     for view in [None, *cfg.data.test_views]:
         prefix = "test_" if view is None else f"test_{view}_"

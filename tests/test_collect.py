@@ -40,7 +40,8 @@ def exp(tmp_path):
     done.write_config(CONFIG)
     write_json(done.metrics_file, METRICS)
     done.write_history([{"epoch": 0, "train_size": "24-32", "val_top1_err": 50.0},
-                        {"epoch": 1, "train_size": "32", "val_top1_err": 40.0, "lr": 0.1}])
+                        {"epoch": 1, "train_size": "32", "val_top1_err": 40.0, "lr": 0.1},
+                        {"epoch": 2}, {"epoch": 3}])  # one row per epoch of metrics.json
     failed = RunFolder(root / "runs" / "a_failed")
     failed.update_status(state="failed", condition="x", seed=3, attempts=2, error="boom")
     failed.write_config({"train": {"seed": 30}})  # the status's seed is the job's
@@ -91,11 +92,12 @@ def test_a_run_with_an_unreadable_config_keeps_its_row_and_no_run_has_epochs(exp
 def test_epochs_keep_their_run_and_join_its_columns(exp):
     runs, epochs = collect_runs(exp)
     assert cells(epochs[["run_id", "epoch", "train_size", "val_top1_err", "lr"]].values
-                 .tolist()) == [["b_done", 0, "24-32", 50.0, None], ["b_done", 1, "32", 40.0, 0.1]]
+                 .tolist()) == [["b_done", 0, "24-32", 50.0, None], ["b_done", 1, "32", 40.0, 0.1],
+                                ["b_done", 2, "", None, None], ["b_done", 3, "", None, None]]
     joined = with_runs(epochs, runs, ["condition", "run_id", "model.arch"])
     assert joined.columns[-3:].tolist() == ["run_id", "condition", "model.arch"]
     assert joined[["epoch", "condition", "model.arch"]].values.tolist() == [
-        [0, "default", "zf5"], [1, "default", "zf5"]]
+        [e, "default", "zf5"] for e in range(4)]
     assert with_runs(epochs, runs[~runs["finished"]], ["condition"]).empty
 
 

@@ -61,7 +61,9 @@ def test_states_of_a_run_folder(tmp_path):
     ("metrics.json", json.dumps({**METRICS, "epochs": 0}).encode(), "epochs"),
     ("status.json", b'{"state": "finished"}', "state"),
     ("status.json", b"\xff\xfe\x00", "not valid JSON"),
-    ("history.csv", b"epoch,loss\n0,1\n", "header is not"),
+    ("history.csv", b"epcoh,loss\n0,1\n", "header is not"),
+    ("history.csv", b"epoch,val_loss,val_loss\n0,1,2\n", "each column named once"),
+    ("history.csv", b"\x00\x01,\x02\n", "header is not"),
     ("history.csv", (",".join(HISTORY_FIELDS) + "\n1" + ",x" * 9 + "\n").encode(),
      "row 1 is not numbers"),
     ("history.csv", (",".join(HISTORY_FIELDS) + "\n1" + ",1" * 9 + "\n").encode(),
@@ -286,7 +288,7 @@ def test_runs_table_records_the_real_split_sizes(tmp_path):
 
 def test_snapshots_carry_what_was_read_and_reasons_only_for_failures(tmp_path):
     from spp_lab.fileio import Corrupt
-    from spp_lab.runfolder import HISTORY_FIELDS, ExperimentFolder, RunFolder, RunState
+    from spp_lab.runfolder import ExperimentFolder, RunFolder, RunState
 
     run = RunFolder(tmp_path / "r")
     run.update_status(state="running", attempts=1)
@@ -300,7 +302,7 @@ def test_snapshots_carry_what_was_read_and_reasons_only_for_failures(tmp_path):
     snap = run.read()
     assert (snap.state, snap.status["state"], snap.metrics["epochs"]) == (
         RunState("done", None), "done", 2)
-    run.history.write_text("epoch\n")  # a broken history: no numbers from this run
+    run.history.write_text("epoch\n0\n")  # a truncated history: no numbers from this run
     snap = run.read()
     assert (snap.state.state, snap.metrics) == ("corrupt", None)
     run.write_history(ROWS)
@@ -316,7 +318,7 @@ def test_snapshots_carry_what_was_read_and_reasons_only_for_failures(tmp_path):
     run.history.write_text("a,b\n1,2\n")
     with pytest.raises(Corrupt) as err:
         run.history_rows()
-    assert str(err.value) == f"{run.history}: header is not {','.join(HISTORY_FIELDS)}"
+    assert str(err.value) == f"{run.history}: header is not epoch,… with each column named once"
     assert ExperimentFolder(tmp_path / "none").run_folders() == ([], 0)
 
 
@@ -346,7 +348,7 @@ def test_corrupt_reasons_name_the_field_and_the_lock_is_the_run_folders(tmp_path
 def test_an_unfinished_runs_unreadable_history_is_no_history(tmp_path):
     run = RunFolder(tmp_path / "r")
     run.update_status(state="failed", error="boom")
-    run.history.write_text("epoch,loss\n")  # wrong header
+    run.history.write_text("epcoh,loss\n")  # a wrong header
     assert run.read().history is None and run.read().state.state == "failed"
     run.history.unlink()
     run.history.mkdir()  # unreadable: an OSError

@@ -21,9 +21,9 @@ import pandas as pd
 from spp_lab.config import flatten
 from spp_lab.errors import UserError
 from spp_lab.fileio import Corrupt
-from spp_lab.metrics import METRICS
+from spp_lab.metrics import metrics as registered_metrics
 from spp_lab.report.parallel import can_fork, cpus, fork_pool
-from spp_lab.runfolder import HISTORY_FIELDS, ExperimentFolder, RunFolder, Snapshot
+from spp_lab.runfolder import ExperimentFolder, RunFolder, Snapshot, history_fields
 from spp_lab.runs import scalar as _scalar
 
 # Run folders from which reading them takes a process per CPU: below this, starting the
@@ -40,7 +40,7 @@ def run_row(snap: Snapshot, run_id: str, cfg: dict[str, Any]) -> dict[str, Any]:
         "status": state.state, "finished": state.state == "done",
         "attempts": status.get("attempts", 0), "error": state.reason,
     }
-    for m in METRICS.values():
+    for m in registered_metrics().values():
         section, key = m.source
         row[m.name] = (metrics.get(section) or {}).get(key)
     row |= {k: v for k, v in (metrics.get("test") or {}).items() if k not in row}  # views
@@ -71,7 +71,8 @@ def read_frames(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows.append(row)
         epochs += hist
         ids += [row["run_id"]] * len(hist)
-    out = pd.DataFrame(epochs, columns=list(HISTORY_FIELDS))
+    columns = list(dict.fromkeys([*history_fields(), *(k for r in epochs for k in r)]))
+    out = pd.DataFrame(epochs, columns=columns)
     out["run_id"] = ids
     return pd.DataFrame(rows), out
 
@@ -136,7 +137,7 @@ def with_runs(epochs: pd.DataFrame, runs: pd.DataFrame, keep: list[str]) -> pd.D
     columns (``run_id`` among them)."""
     keep = list(dict.fromkeys(["run_id", *keep]))
     out = runs[keep].merge(epochs, on="run_id", how="inner", sort=False)
-    return out[[*HISTORY_FIELDS, *keep]]
+    return out[[*(c for c in epochs.columns if c not in keep), *keep]]
 
 
 def save_runs(df: pd.DataFrame, exp_dir: Path) -> None:

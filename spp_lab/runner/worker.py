@@ -89,7 +89,14 @@ def run_job(spec: dict[str, Any]) -> None:
 
 def execute(spec: dict[str, Any]) -> int:
     """Run the job under its lock in this process; returns one of the exit codes."""
+    from spp_lab import plugins
+
     run = RunFolder(spec["run_dir"])
+    try:
+        plugins.load(spec.get("plugins") or [])
+    except UserError as err:
+        print(f"== user error: {err}")
+        return EXIT_USER
     try:
         if not run.lock.acquire():
             return EXIT_BUSY

@@ -62,7 +62,9 @@ class RunOptions:
 def job_spec(job: Any, attempt: int, *, gpu: str | None = None, threads: int = 1,
              source: str | None = None, watch_pid: int | None = None) -> dict[str, Any]:
     """The one description of a job attempt that every executor hands its job process."""
-    return {"config": job.config.model_dump(mode="json"),
+    from spp_lab import plugins
+
+    return {"config": job.config.model_dump(mode="json"), "plugins": plugins.load(),
             "run_dir": str(run_dir(job.config, job.run_id).resolve()), "run_id": job.run_id,
             "condition": job.condition, "seed": job.seed, "attempt": attempt, "gpu": gpu,
             "threads": threads, "source": source, "dispatched_at": time.time(),
