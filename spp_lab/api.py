@@ -8,7 +8,9 @@
     cfg = load_config("results/table2-mini/runs/<run_id>")   # the run's RunConfig
 
 Errors in what you pass (a bad experiment file, a folder that is not an experiment) raise
-:class:`spp_lab.errors.UserError` with the same message the command line prints.
+:class:`spp_lab.errors.UserError` with the same message the command line prints. This
+module and the command line (:mod:`spp_lab.commands`) share what lies below them
+(:mod:`spp_lab.runner.plan`, :func:`spp_lab.report.build.publish`); neither imports the other.
 """
 
 from __future__ import annotations
@@ -37,34 +39,43 @@ def _override_texts(overrides: Mapping[str, Any] | Sequence[str] | None) -> list
 
 def run_experiment(path: str | Path, *, only: Sequence[str] = (),
                    overrides: Mapping[str, Any] | Sequence[str] | None = None,
-                   executor: str = "local", smoke: bool = False, force: bool = False,
-                   retry_failed: bool = False, workers: int | None = None,
-                   gpus: str | None = None, address: str | None = None,
-                   slurm: Sequence[str] = (), report: bool = True,
-                   verbose: bool = True) -> pd.DataFrame:
-    """Run every job of the experiment file not done yet (as ``spp-lab run``) and return
-    the runs DataFrame (:func:`load_runs`). ``only``: ``--only`` expressions; ``overrides``:
-    keys of ``base`` to set; the rest as the command's flags."""
-    from spp_lab.runner.executors.base import RunOptions
-    from spp_lab.runner.plan import plan, run_plan
+                   executor: str = "local", executor_options: Mapping[str, Any] | None = None,
+                   smoke: bool = False, force: bool = False, retry_failed: bool = False,
+                   dry_run: bool = False, report: bool = True, verbose: bool = True,
+                   **settings: Any) -> pd.DataFrame:
+    """Run the selected jobs of the experiment file not done yet, as ``spp-lab run`` does
+    (report and W&B summary run included), and return their rows (:func:`load_runs`).
+
+    ``only``: ``--only`` expressions; ``overrides``: keys of ``base`` (``--set``);
+    ``executor_options`` or keywords (``workers=2``, ``partition="gpu"``): the executor's
+    settings over the file's section (``--<executor> KEY=VALUE``). ``dry_run``: run nothing;
+    return the jobs that would run (run_id, condition, seed, status)."""
+    from spp_lab import plugins
+    from spp_lab.report.build import publish
+    from spp_lab.runner.plan import plan, run_options, run_plan, todo
     from spp_lab.runner.progress import Progress
 
+    plugins.load()
     p = plan(str(path), smoke=smoke, overrides=_override_texts(overrides), only=list(only),
-             executor=executor, gpus=gpus)
-    from spp_lab.commands import slurm_settings
-
-    opts = RunOptions(retries=p.exp.retries, workers=workers or p.exp.workers, gpus=gpus,
-                      jobs_per_gpu=p.exp.jobs_per_gpu, address=address,
-                      slurm=slurm_settings(p.exp, list(slurm)), source=str(path),
-                      progress=Progress(sys.stdout if verbose else None, live=False))
-    out = run_plan(p, executor, opts, force=force, retry_failed=retry_failed)
+             executor=executor, options=dict(executor_options or {}) | settings,
+             labels={k: f"run_experiment({k}=)" for k in settings}
+             | {k: f"run_experiment(executor_options[{k!r}])" for k in executor_options or {}})
+    if dry_run:
+        jobs, _ = todo(p, force, retry_failed)
+        return pd.DataFrame([{"run_id": j.run_id, "condition": j.condition, "seed": j.seed,
+                              "status": p.states[j.run_id].state, **j.values} for j in jobs],
+                            columns=None if jobs else ["run_id", "condition", "seed", "status"])
+    out = run_plan(p, run_options(p, Progress(sys.stdout if verbose else None, live=False)),
+                   force=force, retry_failed=retry_failed)
     if out.stopped:
         raise UserError(f"stopped: {out.stopped}", code=1)
     if report and not out.interrupted:
-        from spp_lab.report.build import write_report
-
-        write_report(p.folder.path)
-    return load_runs(p.folder.path)
+        publish(p.folder.path, p.every_job[0].config.logging.wandb,
+                say=print if verbose else (lambda *_: None))
+    runs = load_runs(p.folder.path)
+    chosen = {j.run_id for j in p.jobs}
+    return runs[runs["run_id"].isin(chosen)].reset_index(drop=True) if "run_id" in runs \
+        else runs
 
 
 def load_runs(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:
@@ -88,18 +99,6 @@ def load_history(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame
 def load_config(run: str | Path):
     """The validated :class:`~spp_lab.config.RunConfig` of a run folder (or its
     ``config.yaml``)."""
-    from spp_lab.config import build_config
-    from spp_lab.fileio import Corrupt
-    from spp_lab.runfolder import RunFolder
+    from spp_lab.config import load_run_folder_config
 
-    path = Path(run)
-    given_yaml = path.name == "config.yaml"  # read that file, edits and all
-    folder = RunFolder(path.parent if given_yaml else path)
-    try:
-        data = folder.read_config(fast=not given_yaml)
-    except Corrupt as err:
-        raise UserError(str(err)) from None
-    if not data:
-        raise UserError(f"{folder.config}: no such file; give a run folder "
-                        "(results/<name>/runs/<run_id>)")
-    return build_config(data, str(folder.config))
+    return load_run_folder_config(run)

@@ -81,6 +81,25 @@ def _experiment_args(p: argparse.ArgumentParser, executors: list[str]) -> None:
                    help="override a key of base, e.g. --set data.root=/data/imagenet")
     p.add_argument("--executor", choices=executors, default="local",
                    help="where jobs run (default: local); ls lists the ids it would use")
+    _executor_args(p)
+
+
+def _executor_args(p: argparse.ArgumentParser) -> None:
+    """``--<executor> KEY=VALUE`` for each registered executor with settings, and a flag of
+    its own for each shorthand setting (``--workers``), all from the settings schemas."""
+    from spp_lab.runner.executors import executor_names, executor_spec
+
+    g = p.add_argument_group("executor settings (over the experiment file's sections)")
+    for name in executor_names():
+        spec = executor_spec(name)
+        fields = spec.settings.model_fields
+        if fields:
+            g.add_argument(f"--{name}", action="append", default=[], metavar="KEY=VALUE",
+                           dest=f"executor_{name}",
+                           help=f"--executor {name}: {', '.join(fields)}")
+        for key in spec.shorthands():
+            g.add_argument(f"--{key.replace('_', '-')}", dest=f"shorthand_{key}",
+                           metavar=key.upper(), help=f"{name}: {fields[key].description}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,12 +141,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerun failed and diverged jobs too")
     p.add_argument("--force", action="store_true", help="rerun done jobs from scratch")
     p.add_argument("--dry-run", action="store_true", help="list what would run")
-    p.add_argument("--workers", type=_positive, help="CPU jobs at once (default: cores/2)")
-    p.add_argument("--gpus", help="GPU ids to use, e.g. 0,1 (default: all visible)")
-    p.add_argument("--address", help="Ray cluster address (default: a local instance)")
-    p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
-                   help="--executor slurm: partition, time_min, gpus, cpus, mem_gb, cluster "
-                        "(over the file's slurm: section)")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.set_defaults(func=_lazy("cmd_run"))
 

@@ -11,23 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from spp_lab.config import load_run_config
 from spp_lab.errors import UserError
-
-
-def load_run_config(path: str | None, overrides: list[str]):
-    """A config file (optional) plus dotted overrides, validated."""
-    from spp_lab.config import build_config, parse_override, set_dotted
-    from spp_lab.errors import load_yaml
-
-    tree = load_yaml(path) if path else {}
-    if tree is None:
-        tree = {}
-    if not isinstance(tree, dict):
-        raise UserError(f"{path}: expected a mapping of sections (data, model, train, ...)")
-    for text in overrides:
-        key, value = parse_override(text)
-        set_dotted(tree, key, value)
-    return build_config(tree, source=path or "config")
 
 
 def cmd_train(args) -> int:
@@ -112,7 +97,36 @@ def _plan(args, **kw):
 
     source = _source(args)
     return plan(source, smoke=args.smoke, overrides=args.set, only=args.only,
-                executor=args.executor, **kw), source
+                executor=args.executor, **_executor_options(args), **kw), source
+
+
+def _executor_options(args) -> dict[str, Any]:
+    """``--<executor> KEY=VALUE`` and shorthand flags → the chosen executor's settings;
+    a setting of another executor is an error, not ignored."""
+    from spp_lab.config import parse_override
+    from spp_lab.errors import load_yaml_text
+    from spp_lab.runner.executors import executor_names, shorthand_owner
+
+    given: dict[str, dict[str, Any]] = {}
+    labels: dict[str, str] = {}
+    for name in executor_names():
+        for text in getattr(args, f"executor_{name}", None) or []:
+            key, value = parse_override(text)
+            given.setdefault(name, {})[key] = value
+            labels[key] = f"--{name} {key}"
+    for key, name in shorthand_owner().items():
+        text = getattr(args, f"shorthand_{key}", None)
+        if text is not None:
+            flag = f"--{key.replace('_', '-')}"
+            given.setdefault(name, {})[key] = load_yaml_text(text, flag)
+            labels[key] = flag
+    for name, values in given.items():
+        if name != args.executor:
+            flags = ", ".join(labels[k] for k in values)
+            raise UserError(f"{flags}: a setting of the {name} executor, but this run uses "
+                            f"--executor {args.executor}; add --executor {name} or leave "
+                            "it out")
+    return {"options": given.get(args.executor, {}), "labels": labels}
 
 
 def _source(args):
@@ -128,11 +142,18 @@ def _source(args):
     return args.targets[0]
 
 
+def _notes(p) -> None:
+    from spp_lab.errors import warn
+
+    for note in p.notes:
+        warn(note)
+
+
 def _print_experiment(p) -> int:
+    from spp_lab.runner.experiment import as_tree
     from spp_lab.runner.multirun import as_yaml
 
-    print(as_yaml(p.exp.model_dump(mode="json", exclude_defaults=True) | {
-        "name": p.exp.name}), end="")
+    print(as_yaml(as_tree(p.exp)), end="")
     return 0
 
 
@@ -140,6 +161,7 @@ def cmd_ls(args) -> int:
     from spp_lab.runfolder import STATES
 
     p, _ = _plan(args)
+    _notes(p)
     if args.print_experiment:
         return _print_experiment(p)
     if args.config:
@@ -170,11 +192,11 @@ def cmd_ls(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from spp_lab.runner.executors.base import RunOptions
-    from spp_lab.runner.plan import run_plan, todo
+    from spp_lab.runner.plan import run_options, run_plan, todo
     from spp_lab.runner.progress import Progress
 
-    p, source = _plan(args, gpus=args.gpus)
+    p, source = _plan(args)
+    _notes(p)
     if args.print_experiment:
         return _print_experiment(p)
     jobs, skipped = todo(p, args.force, args.retry_failed)
@@ -185,16 +207,13 @@ def cmd_run(args) -> int:
         for job in jobs:
             print(f"  would run {job.run_id}  {job.condition}  seed={job.seed}  {job.values}")
         return 0
-    opts = RunOptions(retries=p.exp.retries, workers=args.workers or p.exp.workers,
-                      gpus=args.gpus, jobs_per_gpu=p.exp.jobs_per_gpu, address=args.address,
-                      slurm=slurm_settings(p.exp, args.slurm), source=p.source,
-                      progress=Progress(sys.stdout, live=None))
+    opts = run_options(p, Progress(sys.stdout, live=None))
     if isinstance(source, dict):  # -m: the folder holds the file that reproduces it
         from spp_lab.fileio import write_atomic
         from spp_lab.runner.multirun import as_yaml
 
         write_atomic(p.folder.path / "experiment.yaml", as_yaml(source))
-    out = run_plan(p, args.executor, opts, force=args.force, retry_failed=args.retry_failed)
+    out = run_plan(p, opts, force=args.force, retry_failed=args.retry_failed)
     print(f"{p.exp.name}: {len(out.done)} done, {len(out.failed)} failed, "
           f"{len(out.diverged)} diverged, {len(skipped) + len(out.busy)} skipped, "
           f"{len(out.interrupted)} interrupted")
@@ -209,25 +228,6 @@ def cmd_run(args) -> int:
     if not args.no_report:
         _report(p.folder, wandb_cfg=p.every_job[0].config)
     return 1 if out.failed or out.diverged else 0
-
-
-def slurm_settings(exp: Any, flags: list[str]) -> dict[str, Any]:
-    """The experiment's ``slurm:`` section with ``--slurm key=value`` flags on top."""
-    from pydantic import ValidationError
-
-    from spp_lab.config import parse_override
-    from spp_lab.errors import format_validation_error
-    from spp_lab.runner.experiment import SlurmSpec
-
-    values = exp.slurm.model_dump()
-    for text in flags:
-        key, value = parse_override(text)
-        values[key] = value
-    try:
-        return SlurmSpec.model_validate(values).model_dump()
-    except ValidationError as err:
-        raise UserError(format_validation_error(err, SlurmSpec, prefix="slurm",
-                                                source="--slurm")) from None
 
 
 def cmd_report(args) -> int:
@@ -259,15 +259,9 @@ def cmd_report(args) -> int:
 
 def _report(folder, paper: bool = False, wandb_cfg: Any = None) -> None:
     """Write the report; with a run config, also its W&B summary run."""
-    from spp_lab.report.build import write_report
+    from spp_lab.report.build import publish
 
-    print(f"report: {write_report(folder.path, paper=paper)}")
-    if wandb_cfg is not None:
-        from spp_lab.report.wandb_summary import log_summary
-
-        info = log_summary(folder.path, wandb_cfg.logging.wandb)
-        if info:
-            print(f"W&B summary run: {info['id']} ({info['mode']})")
+    publish(folder.path, wandb_cfg.logging.wandb if wandb_cfg is not None else None, paper)
 
 
 def _any_config(folder):
@@ -299,7 +293,7 @@ def cmd_export_sweep(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from spp_lab.api import load_config
+    from spp_lab.config import load_run_folder_config as load_config
     from spp_lab.runfolder import RunFolder
 
     run = RunFolder(args.run)

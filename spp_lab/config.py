@@ -152,3 +152,39 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def load_run_config(path: str | None, overrides: list[str]) -> RunConfig:
+    """A config file (optional) plus dotted overrides, validated (``spp-lab train``)."""
+    from spp_lab.errors import load_yaml
+
+    tree = load_yaml(path) if path else {}
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, dict):
+        raise UserError(f"{path}: expected a mapping of sections (data, model, train, ...)")
+    for text in overrides:
+        key, value = parse_override(text)
+        set_dotted(tree, key, value)
+    return build_config(tree, source=path or "config")
+
+
+def load_run_folder_config(run: Any) -> RunConfig:
+    """The validated config of a run folder, or of the ``config.yaml`` given (edits and
+    all); what ``spp_lab.load_config`` and ``spp-lab export`` read."""
+    from pathlib import Path
+
+    from spp_lab.fileio import Corrupt
+    from spp_lab.runfolder import RunFolder
+
+    path = Path(run)
+    given_yaml = path.name == "config.yaml"
+    folder = RunFolder(path.parent if given_yaml else path)
+    try:
+        data = folder.read_config(fast=not given_yaml)
+    except Corrupt as err:
+        raise UserError(str(err)) from None
+    if not data:
+        raise UserError(f"{folder.config}: no such file; give a run folder "
+                        "(results/<name>/runs/<run_id>)")
+    return build_config(data, str(folder.config))

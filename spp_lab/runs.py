@@ -40,6 +40,11 @@ FROZEN_DEFAULTS = {"model.width": 1.0, "model.stem": "paper", "model.batchnorm":
                    "model.fc_dim": 4096, "model.dropout": 0.5, "data.num_train": 4000,
                    "data.num_val": 1000}
 
+# Every default 0.2.0 changed, at its 0.1.0 value: a done run of a file that relied on one
+# is found again by :func:`spp_lab.runner.plan.old_default_note`, which names what to pin.
+DEFAULTS_0_1_0 = FROZEN_DEFAULTS | {"model.levels": [6, 3, 2, 1], "model.pool5_bins": 6,
+                                    "train.optimizer": "sgd", "train.lr": 0.01}
+
 # Fields whose meaning changed for some values: where it applies the identity carries the
 # revision, so a run made under the old meaning keeps its old id and is never taken for the
 # new one (0.2.0: data.test_fraction is drawn from each class of the whole folder, first).

@@ -20,6 +20,10 @@ FORBIDDEN = {
     "layers": ("spp_lab.models", "spp_lab.runner", "spp_lab.report", "spp_lab.config"),
     "models": ("spp_lab.runner", "spp_lab.report", "spp_lab.config", "spp_lab.train"),
     "config.py": ("spp_lab.runner", "spp_lab.report", "spp_lab.train", "spp_lab.module"),
+    # the two faces share what lies below them and never import each other
+    "api.py": ("spp_lab.commands", "spp_lab.cli"),
+    "commands.py": ("spp_lab.api",),
+    "cli.py": ("spp_lab.api",),
 }
 
 
@@ -42,6 +46,61 @@ def test_no_import_runs_back_up():
             bad += [f"{f.relative_to(ROOT)} imports {m}" for m in _imports(f)
                     if m.startswith(banned)]
     assert bad == []
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module → the package modules it imports (at the top or inside a function)."""
+    mods = {}
+    for f in PKG.rglob("*.py"):
+        parts = list(f.relative_to(ROOT).with_suffix("").parts)
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    graph = {}
+    for name, f in mods.items():
+        out = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                out |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in mods
+                        else node.module for a in node.names} & mods.keys()
+            elif isinstance(node, ast.Import):
+                out |= {a.name for a in node.names} & mods.keys()
+        graph[name] = out - {name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_import_graph_has_no_circle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    graph = _graph()
+    assert len(graph) > 60 and "spp_lab.runner.plan" in graph["spp_lab.commands"]
+    assert _cycles(graph) == []
 
 
 def test_commands_that_do_not_train_never_import_torch(tmp_path):

@@ -110,7 +110,7 @@ def test_help_explains_every_switch_without_importing_torch():
                 "train.size_schedule", "data.eval_mode", "model.width"):
         assert key in proc.stdout
     code = ("import sys; from spp_lab.cli import build_parser; "
-            "from spp_lab.commands import load_run_config; build_parser(); "
+            "from spp_lab.config import load_run_config; build_parser(); "
             "load_run_config(None, ['model.head=pool']); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -108,7 +108,10 @@ BAD = [
     ("name: x\ngrid: {model: [1]}\n", "'model' is a section"),
     ("- just\n- a list\n", "expected a mapping"),
     ("name: x\ngrid: {model.arch: [zf5\n", "YAML syntax error at line 3, column 1"),
-    ("name: x\nworkers: 0\n", "workers: Input should be greater than or equal to 1"),
+    ("name: x\nworkers: 0\n", "exp.yaml: workers: Input should be greater than 0 (got 0)"),
+    ("name: x\nslurm: {time_min: 0}\n", "exp.yaml: slurm.time_min: Input should be greater than 0"),
+    ("name: x\nslurm: 4\n", "slurm: expected a mapping of settings (partition, time_min"),
+    ("name: x\nworker: 2\n", "worker: unknown key; did you mean 'workers'?"),
 ]
 
 

@@ -13,7 +13,11 @@ class Splits:
     """``train`` (random crops), ``val`` (every epoch) and ``test`` (scored once; None
     without one) datasets; ``view(v)``: the test split in view ``v`` (``"full"`` or a side
     in px, ``data.test_views``); ``counts``: anything else worth recording with the split
-    sizes (an image folder's ignored non-image files and skipped bad ones)."""
+    sizes (an image folder's ignored non-image files and skipped bad ones).
+
+    Items are ``(image, label)``: a float tensor ``(3, H, W)`` and an int. The training set
+    is indexed by ``(index, epoch)`` (:class:`spp_lab.data.module.EpochShuffle`), so its
+    random crops can be seeded by both; the others by ``index``."""
 
     train: Any
     val: Any

@@ -107,3 +107,18 @@ def write_paper(out: Path) -> Path:
         md += [f"## {title(m)}", "", sections.write_tables(
             table, ptidy, out, f"paper_table_{m}", "SPP-net Table 2 (ImageNet)"), ""]
     return _finish(out, md)
+
+
+def publish(exp_dir: str | Path, wandb: object | None = None, paper: bool = False,
+            say=print) -> Path:
+    """What ``spp-lab run`` does after the grid (and the API alike): the report, and with
+    ``wandb`` (a run config's ``logging.wandb``) its W&B summary run."""
+    path = write_report(exp_dir, paper=paper)
+    say(f"report: {path}")
+    if wandb is not None:
+        from spp_lab.report.wandb_summary import log_summary
+
+        info = log_summary(Path(exp_dir), wandb)
+        if info:
+            say(f"W&B summary run: {info['id']} ({info['mode']})")
+    return path

@@ -19,28 +19,13 @@ from __future__ import annotations
 import difflib
 import itertools
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError
 
 from spp_lab.config import NAME_PATTERN, RunConfig, flatten, set_dotted
 from spp_lab.errors import UserError, format_validation_error, load_yaml
 from spp_lab.runfolder import ReportSpec
-
-
-class SlurmSpec(BaseModel):
-    """The ``slurm:`` section (``--executor slurm``), per grid job."""
-
-    model_config = ConfigDict(extra="forbid")
-    partition: str | None = Field(None, description="Slurm partition (default: the cluster's)")
-    time_min: Annotated[int, Strict(), Field(gt=0)] = Field(60, description="time limit, min")
-    gpus: Annotated[int, Strict(), Field(ge=0)] = Field(0, description="GPUs per job")
-    cpus: Annotated[int, Strict(), Field(gt=0)] = Field(2, description="CPU cores per job")
-    mem_gb: Annotated[int, Strict(), Field(gt=0)] = Field(16, description="memory per job, GB")
-    cluster: Literal["slurm", "local"] = Field(
-        "slurm", description="slurm; or local: the same path through submitit's local "
-                             "executor, without a cluster")
-    poll_s: float = Field(2.0, gt=0, description="seconds between job state checks")
 
 
 class ExperimentFile(BaseModel):
@@ -55,14 +40,11 @@ class ExperimentFile(BaseModel):
         default_factory=lambda: [0], min_length=1, description="train.seed of each job")
     exclude: list[dict[str, Any]] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
-    workers: Annotated[int, Strict(), Field(ge=1)] | None = Field(
-        None, description="CPU jobs at once (default: cores/2)")
-    jobs_per_gpu: Annotated[int, Strict(), Field(ge=1)] | None = Field(
-        None, description="jobs sharing one GPU (default: as many as fit, runner/devices.py)")
     retries: Annotated[int, Strict(), Field(ge=0)] = Field(
         1, description="extra attempts for a failed job (user errors are not retried)")
-    slurm: SlurmSpec = Field(default_factory=SlurmSpec)
     _source: str = PrivateAttr("experiment")
+    # executor name → its section's keys as given (validated against its settings schema)
+    _executors: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
     _smoke: bool = PrivateAttr(False)  # each job shrunk by shrink()
 
 
@@ -130,12 +112,59 @@ def parse_experiment(raw: Any, path: str) -> ExperimentFile:
         for k, v in (raw.get(key) or {}).items() if isinstance(raw.get(key), dict) else []:
             if not isinstance(v, list):
                 raise UserError(f"{path}: {key}.{k}: expected a list of values, got {v!r}")
+    raw, sections = _executor_sections(raw, path)
     try:
         exp = ExperimentFile.model_validate(raw)
     except ValidationError as err:
         raise UserError(format_validation_error(err, ExperimentFile, source=path)) from None
-    exp._source = str(path)
+    exp._source, exp._executors = str(path), sections
     return exp
+
+
+def as_tree(exp: ExperimentFile) -> dict[str, Any]:
+    """The experiment as a file would give it (non-default keys, executor sections)."""
+    return (exp.model_dump(mode="json", exclude_defaults=True) | {"name": exp.name}
+            | exp._executors)
+
+
+def _executor_sections(raw: dict[str, Any], path: str
+                       ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Split off the executors' sections (``slurm:``) and shorthand keys (``workers:``),
+    each checked against its executor's settings schema; unknown keys are errors."""
+    from spp_lab.runner.executors import executor_names, executor_spec, shorthand_owner
+
+    names, owner = executor_names(), shorthand_owner()
+    known = [*ExperimentFile.model_fields, *names, *owner]
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UserError(f"{path}: {key}: unknown key{hint} Allowed keys: "
+                            f"{', '.join(known)}.")
+    core = {k: v for k, v in raw.items() if k in ExperimentFile.model_fields}
+    sections: dict[str, dict[str, Any]] = {}
+    for name in names:
+        given = raw.get(name) or {}
+        if not isinstance(given, dict):
+            raise UserError(f"{path}: {name}: expected a mapping of settings "
+                            f"({', '.join(executor_spec(name).settings.model_fields)}), "
+                            f"got {given!r}")
+        sections[name] = dict(given)
+    top = [k for k in owner if k in raw]  # shorthands: errors name them as written
+    for key in top:
+        if key in sections[owner[key]]:
+            raise UserError(f"{path}: {key} is given twice, at the top and in {owner[key]}:")
+        sections[owner[key]][key] = raw[key]
+    for name, given in sections.items():
+        settings = executor_spec(name).settings
+        try:
+            settings.model_validate(given)
+        except ValidationError as err:
+            text = format_validation_error(err, settings, prefix=name, source=path)
+            for key in top:
+                text = text.replace(f": {name}.{key}:", f": {key}:")
+            raise UserError(text) from None
+    return core, {n: g for n, g in sections.items() if g}
 
 
 def _check_sections(exp: ExperimentFile, base_tree: dict[str, Any], src: str
@@ -224,20 +253,13 @@ def _matches(rule: dict[str, Any], flat: dict[str, Any], condition: str, seed: i
     return True
 
 
-def load_jobs(path: str | dict[str, Any], use_smoke: bool = False,
-              overrides: list[str] | None = None, gpus: list | None = None
-              ) -> tuple[ExperimentFile, list[Job]]:
-    """The experiment file (a path, or its content as a mapping, as ``-m`` builds it) with
-    ``--set`` overrides (and ``--smoke``), expanded to jobs for ``gpus`` (None: this
-    machine's visible GPUs)."""
-    from spp_lab.runner.devices import visible_gpus
-
+def prepare(path: str | dict[str, Any], use_smoke: bool = False,
+            overrides: list[str] | None = None) -> ExperimentFile:
+    """The experiment file (a path, or its content as ``-m`` builds it), validated, with
+    ``--set`` overrides and ``--smoke`` applied; not expanded yet."""
     exp = load_experiment(path) if isinstance(path, str) else parse_experiment(path, "-m")
     exp = with_overrides(exp, overrides or [])
-    path = exp._source
-    if use_smoke:
-        exp = smoke(exp)
-    return exp, expand(exp, src=path, gpus=visible_gpus() if gpus is None else gpus)
+    return smoke(exp) if use_smoke else exp
 
 
 def smoke(exp: ExperimentFile) -> ExperimentFile:

@@ -7,14 +7,17 @@ and their states; :func:`run_plan` executes the ones not done through an executo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spp_lab.errors import UserError
+from pydantic import BaseModel, ValidationError
+
+from spp_lab.errors import UserError, format_validation_error
 from spp_lab.runfolder import ExperimentFolder, ExperimentSpec, RunFolder, RunState
 from spp_lab.runner.executors.base import Outcome, RunOptions
-from spp_lab.runner.experiment import Job, load_jobs
+from spp_lab.runner.experiment import Job, expand, prepare
 from spp_lab.runner.select import parse_only, select
 from spp_lab.runs import run_dir
 from spp_lab.runs import scalar as _scalar
@@ -27,29 +30,57 @@ class Plan:
     every_job: list[Job]  # what the file expands to
     jobs: list[Job]  # after --only
     states: dict[str, RunState] = field(default_factory=dict)
+    executor: str = "local"
+    settings: BaseModel | None = None  # the executor's: file section, then flags on top
+    notes: list[str] = field(default_factory=list)  # for the user, before anything runs
 
     @property
     def folder(self) -> ExperimentFolder:
         return ExperimentFolder(Path(self.every_job[0].config.output_dir) / self.exp.name)
 
 
-def target_gpus(executor: str, gpus_flag: str | None) -> list | None:
-    """Where the jobs will run, for ``train.precision: auto`` and the pre-run checks: the
-    local GPUs (``--gpus`` checked) for the local executor; None (unknown) for a cluster's."""
-    from spp_lab.runner.devices import resolve_gpus
+def executor_settings(exp: Any, executor: str, given: Mapping[str, Any] | None = None,
+                      labels: Mapping[str, str] | None = None) -> BaseModel:
+    """The executor's settings: the experiment file's section, with ``given`` (the
+    command's flags, the API's keywords) on top; an error names a given key by its
+    ``labels`` entry (how the user wrote it, e.g. ``--workers``)."""
+    from spp_lab.runner.executors import executor_spec
 
-    return resolve_gpus(gpus_flag) if executor == "local" else None
+    try:
+        spec = executor_spec(executor)
+    except ValueError as err:
+        raise UserError(f"--executor: {err}") from None
+    values = exp._executors.get(executor, {}) | dict(given or {})
+    try:
+        return spec.settings.model_validate(values)
+    except ValidationError as err:
+        text = format_validation_error(err, spec.settings, prefix=executor, source="\0")
+        for key, label in (labels or {}).items():
+            text = text.replace(f"\0: {executor}.{key}:", f"{label}:")
+        return _raise(text.replace("\0", f"{exp._source} ({executor}: section)"))
+
+
+def _raise(text: str) -> Any:
+    raise UserError(text)
 
 
 def plan(path: str | dict[str, Any], *, smoke: bool = False,
          overrides: list[str] | None = None, only: list[str] | None = None,
-         executor: str = "local", gpus: str | None = None) -> Plan:
+         executor: str = "local", options: Mapping[str, Any] | None = None,
+         labels: Mapping[str, str] | None = None) -> Plan:
     """The jobs of an experiment file and their states; ``--only`` must select some, and
-    the selected jobs pass every check that can be made before training (:mod:`.checks`)."""
+    the selected jobs pass every check that can be made before training (:mod:`.checks`).
+    ``options``: the executor's settings over the file's section (``labels``: their names
+    as given, for errors)."""
     from spp_lab.checks import check_configs
+    from spp_lab.runner.executors import get_executor
 
-    target = target_gpus(executor, gpus)
-    exp, every = load_jobs(path, smoke, overrides or [], gpus=target or [])
+    exp = prepare(path, smoke, overrides)
+    settings = executor_settings(exp, executor, options, labels)
+    # where the jobs will run, for precision auto and the checks (None: a cluster's, unknown)
+    where = getattr(get_executor(executor), "target_gpus", None)
+    target = where(settings) if where else None
+    every = expand(exp, gpus=target or [])
     path = exp._source
     jobs = select(every, parse_only(only or []))
     if not jobs:  # a misspelt value would otherwise do nothing, silently
@@ -58,7 +89,53 @@ def plan(path: str | dict[str, Any], *, smoke: bool = False,
     check_configs([(f"job {j.condition!r} {j.values}", j.config) for j in jobs], path,
                   gpus=target)
     states = {j.run_id: RunFolder(run_dir(j.config, j.run_id)).state() for j in jobs}
-    return Plan(exp, path, every, jobs, states)
+    out = Plan(exp, path, every, jobs, states, executor, settings)
+    note = old_default_note(out)
+    out.notes += [note] if note else []
+    return out
+
+
+def old_default_note(p: Plan, limit: int = 500) -> str | None:
+    """When new jobs equal done runs of the folder but for defaults that 0.2.0 changed, the
+    keys to pin in ``base`` to get those runs (and their ids) back; else None."""
+    from spp_lab.config import flatten
+    from spp_lab.fileio import Corrupt
+    from spp_lab.runs import ADDED_LATER, DEFAULTS_0_1_0
+
+    new = [j for j in p.jobs if p.states[j.run_id].state == "new"]
+    ids = {j.run_id for j in p.every_job}
+    if not new or not p.folder.runs_dir.is_dir():
+        return None
+    stale = [r for r in p.folder.run_folders(current_only=False)[0][:limit]
+             if r.path.name not in ids and r.state().state == "done"]
+    olds = []
+    for run in stale:
+        try:
+            olds.append(ADDED_LATER | flatten(run.read_config()))
+        except Corrupt:
+            continue
+    pins: dict[str, Any] = {}
+    found = 0
+    for job in new:
+        flat = ADDED_LATER | flatten(job.config.model_dump(mode="json"))
+        for old in olds:
+            diff = {k for k in flat.keys() | old.keys()
+                    if k != "output_dir" and flat.get(k) != old.get(k)}
+            if diff and all(old.get(k) == DEFAULTS_0_1_0.get(k, object()) for k in diff):
+                pins |= {k: old[k] for k in diff}
+                found += 1
+                break
+    if not found:
+        return None
+    keys = ", ".join(f"{k}: {v}" for k, v in sorted(pins.items()))
+    return (f"{found} new job(s) equal done runs in {p.folder.runs_dir} made under 0.1.0's "
+            f"defaults; to keep those runs, set in base: {keys} (CHANGELOG, 0.2.0)")
+
+
+def run_options(p: Plan, progress: Any = None) -> RunOptions:
+    """The one place a plan becomes an executor's options (the command and the API)."""
+    return RunOptions(settings=p.settings, retries=p.exp.retries, source=p.source,
+                      progress=progress)
 
 
 def experiment_spec(p: Plan) -> ExperimentSpec:
@@ -91,7 +168,7 @@ def todo(p: Plan, force: bool = False, retry_failed: bool = False
     return run, skipped
 
 
-def run_plan(p: Plan, executor: str, opts: RunOptions, *, force: bool = False,
+def run_plan(p: Plan, opts: RunOptions, *, force: bool = False,
              retry_failed: bool = False) -> Outcome:
     """Execute the plan's jobs that are not done; prints one line per job."""
     from spp_lab.runner.executors import get_executor
@@ -110,4 +187,4 @@ def run_plan(p: Plan, executor: str, opts: RunOptions, *, force: bool = False,
             forget_offline_runs(p.folder.wandb_dir, p.exp.name, job.run_id)
     if not jobs:
         return Outcome()
-    return get_executor(executor).from_options(opts, jobs).run(jobs)
+    return get_executor(p.executor).from_options(opts, jobs).run(jobs)

@@ -1,32 +1,34 @@
-"""Executors as plug-ins: a name → executor registry that also feeds ``--executor``.
+"""Executors as plug-ins: a name → (class, settings schema) registry.
 
 An executor is a class with ``from_options(opts: RunOptions, jobs) -> executor`` and
-``run(jobs) -> Outcome`` (:mod:`spp_lab.runner.executors.base`). To add one, write a module
-here that decorates its class with ``@register_executor("name")`` and import it below;
-heavy dependencies (ray, submitit) are imported inside ``run``, so ``spp-lab --help`` and
-``ls`` stay fast.
+``run(jobs) -> Outcome`` (:mod:`spp_lab.runner.executors.base`), registered with the
+pydantic model of its settings::
+
+    class ToySettings(StrictModel):
+        delay_s: Num = Field(0.0, description="seconds to wait before each job")
+
+    @register_executor("toy", settings=ToySettings)
+    class ToyExecutor: ...
+
+Everything else comes from the schema: the experiment file's ``toy:`` section, the
+command line's ``--toy KEY=VALUE`` (``--executor toy``), and the API's
+``run_experiment(..., executor="toy", delay_s=1.0)``. A field marked ``SHORTHAND``
+(``json_schema_extra=SHORTHAND``) is also a flag of its own (``--workers 2``) and a
+top-level key of the experiment file (``workers: 2``). Heavy dependencies (ray, submitit)
+are imported inside ``run``, so ``spp-lab --help`` and ``ls`` stay fast.
 """
 
-from __future__ import annotations
+from spp_lab.runner.executors import local, ray, slurm  # noqa: E402, F401, I001  (register)
+from spp_lab.runner.executors.registry import (
+    SHORTHAND,
+    ExecutorSpec,
+    NoSettings,
+    executor_names,
+    executor_spec,
+    get_executor,
+    register_executor,
+    shorthand_owner,
+)
 
-from collections.abc import Callable
-from typing import Any
-
-from spp_lab.registry import Registry
-
-_EXECUTORS: Registry[Any] = Registry("executor")
-
-
-def register_executor(name: str) -> Callable[[Any], Any]:
-    return lambda cls: _EXECUTORS.add(name, cls)
-
-
-def executor_names() -> list[str]:
-    return list(_EXECUTORS)
-
-
-def get_executor(name: str) -> Any:
-    return _EXECUTORS.lookup(name)
-
-
-from spp_lab.runner.executors import local, ray, slurm  # noqa: E402, F401  (register)
+__all__ = ["SHORTHAND", "ExecutorSpec", "NoSettings", "executor_names", "executor_spec",
+           "get_executor", "register_executor", "shorthand_owner"]

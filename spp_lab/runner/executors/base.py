@@ -47,14 +47,11 @@ class Executor(Protocol):
 
 @dataclass
 class RunOptions:
-    """What ``spp-lab run`` hands an executor: from the experiment file and the flags."""
+    """What ``spp-lab run`` hands an executor (built by :func:`spp_lab.runner.plan.run_options`
+    for the command line and the API alike)."""
 
+    settings: Any = None  # the executor's settings model: its file section + flags on top
     retries: int = 1
-    workers: int | None = None  # local CPU jobs at once (default: cores / 2)
-    gpus: list[str] | None = None  # local GPU ids (default: all visible)
-    jobs_per_gpu: int | None = None  # None: packed by measured memory (spp_lab.runner.devices)
-    address: str | None = None  # ray: cluster address
-    slurm: dict[str, Any] = field(default_factory=dict)  # slurm: partition, time, gpus, ...
     source: str | None = None  # the experiment file, for W&B
     progress: Any = None  # spp_lab.runner.progress.Progress
 

@@ -15,11 +15,12 @@ import os
 import signal
 import time
 from collections import deque
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
 
 from spp_lab.fileio import DISK_ERRORS
 from spp_lab.runfolder import RunFolder
-from spp_lab.runner.executors import register_executor
 from spp_lab.runner.executors.base import (
     Outcome,
     RunOptions,
@@ -28,8 +29,37 @@ from spp_lab.runner.executors.base import (
     next_attempt,
     settle,
 )
+from spp_lab.runner.executors.registry import SHORTHAND, register_executor
 from spp_lab.runner.progress import Progress
 from spp_lab.runs import run_dir
+from spp_lab.schema import PosInt, StrictModel, choice
+
+
+def _gpu_text(v: Any) -> Any:
+    """``0``, ``[0, 1]`` or ``"0,1"`` → ``"0,1"``."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return ",".join(map(str, v))
+    return v
+
+
+class LocalSettings(StrictModel):
+    """The ``local:`` section, ``--local KEY=VALUE``; each key also a flag of its own."""
+
+    workers: PosInt | None = Field(None, json_schema_extra=SHORTHAND,
+                                   description="CPU jobs at once (default: cores / 2)")
+    gpus: Annotated[str, BeforeValidator(_gpu_text)] | None = Field(
+        None, json_schema_extra=SHORTHAND,
+        description="GPU ids to use, e.g. 0,1 (default: all visible)")
+    jobs_per_gpu: PosInt | None = Field(
+        None, json_schema_extra=SHORTHAND,
+        description="jobs sharing one GPU (default: as many as fit, runner/devices.py)")
+    start_method: choice(("forkserver", "spawn")) = Field(
+        "forkserver", description="forkserver: job processes start from one with torch "
+                                  "preloaded (fast); spawn: each imports torch itself")
 
 
 def _context(method: str = "forkserver") -> mp.context.BaseContext:
@@ -40,7 +70,26 @@ def _context(method: str = "forkserver") -> mp.context.BaseContext:
     return ctx
 
 
-@register_executor("local")
+def _start(proc: Any) -> None:
+    """Start a job process that runs spp-lab's code only. multiprocessing would import the
+    caller's script in it first (as ``__mp_main__``), so a ``run_experiment()`` at a script's
+    top level, unguarded by ``if __name__ == "__main__":``, would start the grid again in
+    every job; the script's ``__file__`` and ``__spec__`` are hidden while it starts."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__")
+             if main is not None and k in main.__dict__}
+    try:
+        for k in saved:
+            setattr(main, k, None)
+        proc.start()
+    finally:
+        for k, v in saved.items():
+            setattr(main, k, v)
+
+
+@register_executor("local", settings=LocalSettings)
 class LocalExecutor:
     def __init__(self, gpus: list[str] | None = None, workers: int | None = None,
                  jobs_per_gpu: int = 1, retries: int = 1, source: str | None = None,
@@ -60,10 +109,19 @@ class LocalExecutor:
     def from_options(cls, opts: RunOptions, jobs: list[Any]) -> LocalExecutor:
         from spp_lab.runner.devices import jobs_per_gpu, resolve_gpus
 
-        gpus = resolve_gpus(opts.gpus)
-        per_gpu = opts.jobs_per_gpu or jobs_per_gpu(gpus, jobs)
-        return cls(gpus=[g.id for g in gpus], workers=opts.workers, jobs_per_gpu=per_gpu,
-                   retries=opts.retries, source=opts.source, progress=opts.progress)
+        s = opts.settings or LocalSettings()
+        gpus = resolve_gpus(s.gpus)
+        per_gpu = s.jobs_per_gpu or jobs_per_gpu(gpus, jobs)
+        return cls(gpus=[g.id for g in gpus], workers=s.workers, jobs_per_gpu=per_gpu,
+                   retries=opts.retries, source=opts.source, progress=opts.progress,
+                   start_method=s.start_method)
+
+    @staticmethod
+    def target_gpus(settings: LocalSettings) -> list:
+        """Where the jobs will run: the GPUs of this machine that ``gpus`` names."""
+        from spp_lab.runner.devices import resolve_gpus
+
+        return resolve_gpus(settings.gpus)
 
     def _on_signal(self, signum, frame) -> None:
         self._stop = signal.Signals(signum).name
@@ -81,7 +139,7 @@ class LocalExecutor:
         t0 = time.time()
         if self.start_method == "forkserver" and jobs:
             warm = ctx.Process(target=_noop)  # returns once torch is preloaded (~4 s, once)
-            warm.start()
+            _start(warm)
             warm.join()
         self.warmup_s = time.time() - t0
         queue = deque((job, 1) for job in jobs)
@@ -109,7 +167,7 @@ class LocalExecutor:
                                 threads=self.threads, source=self.source,
                                 watch_pid=os.getpid())
                 proc = ctx.Process(target=_entry, args=(spec,), name=f"spp-lab-{job.run_id}")
-                proc.start()
+                _start(proc)
                 running[slot] = (proc, job, attempt)
                 self.progress.begin(job, run.path)
             if self._stop:

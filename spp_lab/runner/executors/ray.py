@@ -10,11 +10,21 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from pydantic import Field
+
 from spp_lab.errors import UserError
-from spp_lab.runner.executors import register_executor
 from spp_lab.runner.executors.base import EXIT_FAILED, RunOptions
+from spp_lab.runner.executors.registry import SHORTHAND, register_executor
 from spp_lab.runner.executors.remote import RemoteExecutor, logged_execute
 from spp_lab.runner.progress import Progress
+from spp_lab.schema import StrictModel
+
+
+class RaySettings(StrictModel):
+    """The ``ray:`` section, ``--ray KEY=VALUE``."""
+
+    address: str | None = Field(None, json_schema_extra=SHORTHAND,
+                                description="Ray cluster address (default: a local instance)")
 
 
 def _reachable(address: str, timeout: float = 5.0) -> None:
@@ -32,7 +42,7 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
                         "or leave --address out for a local instance") from None
 
 
-@register_executor("ray")
+@register_executor("ray", settings=RaySettings)
 class RayExecutor(RemoteExecutor):
     def __init__(self, address: str | None = None, retries: int = 1, cpus_per_job: int = 1,
                  gpus_per_job: float | None = None, source: str | None = None,
@@ -43,8 +53,8 @@ class RayExecutor(RemoteExecutor):
 
     @classmethod
     def from_options(cls, opts: RunOptions, jobs: list[Any]) -> RayExecutor:
-        return cls(address=opts.address, retries=opts.retries, source=opts.source,
-                   progress=opts.progress)
+        return cls(address=(opts.settings or RaySettings()).address, retries=opts.retries,
+                   source=opts.source, progress=opts.progress)
 
     def _open(self) -> None:
         if self.address and self.address != "auto":

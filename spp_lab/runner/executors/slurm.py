@@ -16,11 +16,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from spp_lab.errors import UserError
-from spp_lab.runner.executors import register_executor
 from spp_lab.runner.executors.base import EXIT_FAILED, RunOptions
+from spp_lab.runner.executors.registry import register_executor
 from spp_lab.runner.executors.remote import RemoteExecutor, logged_execute
 from spp_lab.runner.progress import Progress
+from spp_lab.schema import NonNegInt, PosInt, StrictModel, choice
+
+
+class SlurmSettings(StrictModel):
+    """The ``slurm:`` section, ``--slurm KEY=VALUE``: what each grid job asks Slurm for."""
+
+    partition: str | None = Field(None, description="Slurm partition (default: the cluster's)")
+    time_min: PosInt = Field(60, description="time limit, minutes")
+    gpus: NonNegInt = Field(0, description="GPUs per job")
+    cpus: PosInt = Field(2, description="CPU cores per job")
+    mem_gb: PosInt = Field(16, description="memory per job, GB")
+    cluster: choice(("slurm", "local")) = Field(
+        "slurm", description="slurm; or local: the same path through submitit's local "
+                             "executor, without a cluster")
+    poll_s: float = Field(2.0, gt=0, description="seconds between job state checks")
 
 
 def _slurm_task(spec: dict[str, Any]) -> int:
@@ -29,7 +46,7 @@ def _slurm_task(spec: dict[str, Any]) -> int:
     return logged_execute(spec, stop_on_sigterm=True)
 
 
-@register_executor("slurm")
+@register_executor("slurm", settings=SlurmSettings)
 class SlurmExecutor(RemoteExecutor):
     def __init__(self, folder: Path, settings: dict[str, Any], retries: int = 1,
                  source: str | None = None, progress: Progress | None = None,
@@ -42,8 +59,9 @@ class SlurmExecutor(RemoteExecutor):
     def from_options(cls, opts: RunOptions, jobs: list[Any]) -> SlurmExecutor:
         cfg = jobs[0].config
         folder = Path(cfg.output_dir) / cfg.experiment / "slurm"
-        return cls(folder, opts.slurm, retries=opts.retries, source=opts.source,
-                   progress=opts.progress, poll_s=opts.slurm.get("poll_s", 2.0))
+        s = opts.settings or SlurmSettings()
+        return cls(folder, s.model_dump(), retries=opts.retries, source=opts.source,
+                   progress=opts.progress, poll_s=s.poll_s)
 
     def _open(self) -> None:
         try:
