@@ -27,12 +27,9 @@ BIN = Path(sys.executable).parent
 TIMED = """
 import sys, time
 t0 = time.perf_counter()
-from spp_lab.report import collect
 from spp_lab.report.build import write_report
 t1 = time.perf_counter()
-if sys.argv[2] == "serial":
-    collect.PARALLEL_FROM = 10**9
-write_report(sys.argv[1])
+write_report(sys.argv[1], workers=1 if sys.argv[2] == "serial" else None)
 print(time.perf_counter() - t1, t1 - t0)
 """
 CONDS = ["no SPP", "SPP single-size", "SPP multi-size"]

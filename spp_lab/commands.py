@@ -212,7 +212,7 @@ def cmd_run(args) -> int:
         from spp_lab.fileio import write_atomic
         from spp_lab.runner.multirun import as_yaml
 
-        write_atomic(p.folder.path / "experiment.yaml", as_yaml(source))
+        write_atomic(p.folder.experiment_yaml, as_yaml(source))
     out = run_plan(p, opts, force=args.force, retry_failed=args.retry_failed)
     print(f"{p.exp.name}: {len(out.done)} done, {len(out.failed)} failed, "
           f"{len(out.diverged)} diverged, {len(skipped) + len(out.busy)} skipped, "

@@ -178,7 +178,7 @@ def load_run_folder_config(run: Any) -> RunConfig:
     from spp_lab.runfolder import RunFolder
 
     path = Path(run)
-    given_yaml = path.name == "config.yaml"
+    given_yaml = path.name == RunFolder.config.name
     folder = RunFolder(path.parent if given_yaml else path)
     try:
         data = folder.read_config(fast=not given_yaml)

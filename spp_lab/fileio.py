@@ -96,10 +96,11 @@ def read_json(path: Path) -> Any:
 
 
 class JobLock:
-    """Non-blocking exclusive ``flock`` on ``<run>/.lock``; released when the holder dies."""
+    """Non-blocking exclusive ``flock`` on the file ``path`` (a run folder's ``.lock``);
+    released when the holder dies."""
 
-    def __init__(self, run: Path) -> None:
-        self.path, self.fd = run / ".lock", None
+    def __init__(self, path: Path) -> None:
+        self.path, self.fd = Path(path), None
 
     def acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)

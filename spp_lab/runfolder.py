@@ -100,7 +100,7 @@ class _In:
     on first use (a report over 10,000 run folders touches few of each one's files)."""
 
     def __init__(self, *parts: str) -> None:
-        self.parts = parts
+        self.parts, self.name = parts, parts[-1]
 
     def __set_name__(self, owner: type, attr: str) -> None:
         self.attr = attr
@@ -133,13 +133,14 @@ class RunFolder:
         _In("first_step.json")
     log, checkpoints, last_ckpt = _In("log.txt"), _In("checkpoints"), \
         _In("checkpoints", "last.ckpt")
+    lock_file = _In(".lock")
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
     @cached_property
     def lock(self) -> JobLock:
-        return JobLock(self.path)
+        return JobLock(self.lock_file)
 
     @property
     def run_id(self) -> str:
@@ -334,9 +335,15 @@ class ExperimentFolder:
 
     spec_file, runs_dir, report_dir = _In("experiment.json"), _In("runs"), _In("report")
     wandb_dir, runs_csv, runs_parquet = _In("wandb"), _In("runs.csv"), _In("runs.parquet")
+    slurm, experiment_yaml = _In("slurm"), _In("experiment.yaml")  # -m: the file it stands for
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+
+    @classmethod
+    def of(cls, cfg: Any) -> ExperimentFolder:
+        """The folder of a run config: ``<output_dir>/<experiment>``."""
+        return cls(Path(cfg.output_dir) / cfg.experiment)
 
     def run(self, run_id: str) -> RunFolder:
         return RunFolder(self.runs_dir / run_id)

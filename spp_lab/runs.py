@@ -119,7 +119,9 @@ def run_id(cfg: RunConfig) -> str:
 
 
 def run_dir(cfg: RunConfig, rid: str | None = None) -> Path:
-    return Path(cfg.output_dir) / cfg.experiment / "runs" / (rid or run_id(cfg))
+    from spp_lab.runfolder import ExperimentFolder
+
+    return ExperimentFolder.of(cfg).run(rid or run_id(cfg)).path
 
 
 def scalar(v: Any) -> Any:

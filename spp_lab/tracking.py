@@ -68,7 +68,9 @@ def run_tags(cfg: RunConfig, condition: str) -> list[str]:
 
 def wandb_dir(cfg: RunConfig) -> Path:
     """``results/<experiment>/wandb``: W&B writes its run folders straight into it."""
-    return Path(cfg.output_dir) / cfg.experiment / "wandb"
+    from spp_lab.runfolder import ExperimentFolder
+
+    return ExperimentFolder.of(cfg).wandb_dir
 
 
 def forget_offline_runs(wdir: Path, experiment: str, rid: str) -> int:
@@ -180,7 +182,7 @@ def sync_offline(folder) -> int:
         str(p) for p in root.glob("wandb/offline-run-*"))  # folders of spp-lab before 0.2
     if not runs:
         raise UserError(f"sync: no offline W&B runs under {root}")
-    wandb_bin = Path(sys.executable).parent / "wandb"
+    wandb_bin = Path(sys.executable).with_name("wandb")  # the venv's script
     cmd = [str(wandb_bin) if wandb_bin.exists() else "wandb", "sync", *runs]
     print(f"sync: {len(runs)} offline runs")
     return subprocess.call(cmd)

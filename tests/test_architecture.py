@@ -132,3 +132,25 @@ def test_registries_refuse_a_second_name_and_list_the_valid_ones():
     with pytest.raises(ValueError, match="unknown executor 'sge'; valid executors: local, "
                        "ray, slurm"):
         get_executor("sge")
+
+
+def test_results_file_names_are_known_only_to_the_runfolder_module():
+    """Every path inside an experiment folder comes from spp_lab/runfolder.py's attributes
+    (``job folder.log``, ``folder.slurm``, ...): no other module joins one of its names to a
+    path or spells a file name of it."""
+    contract = ROOT / "spp_lab/runfolder.py"
+    names = {node.args[-1].value for node in ast.walk(ast.parse(contract.read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_In"}
+    assert {"log.txt", "runs", "slurm", "experiment.yaml", ".lock"} <= names
+    bad = []
+    for f in sorted(PKG.rglob("*.py")):
+        if f == contract:
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            joined = (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+                      and isinstance(node.right, ast.Constant) and node.right.value in names)
+            spelt = (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                     and "." in node.value and node.value in names)
+            if joined or spelt:
+                bad.append(f"{f.relative_to(ROOT)}:{node.lineno}")
+    assert bad == []

@@ -150,17 +150,15 @@ def test_processes_read_the_folders_from_parallel_from_runs_on_where_forking_is_
     pools = []
     real = collect.fork_pool
     monkeypatch.setattr(collect, "fork_pool", lambda n: pools.append(n) or real(n))
-    monkeypatch.setattr(collect, "PARALLEL_FROM", 4)
-    monkeypatch.setattr(collect, "cpus", lambda: 16)
-    serial = collect.read_runs(runs[:3])[0]  # below the threshold: this process
+    n = collect.PARALLEL_FROM
+    assert collect.default_workers(n - 1, 16, True) == 1  # below the threshold: this process
+    assert collect.default_workers(n, 16, True) == 8  # ≤ 8 workers
+    assert collect.default_workers(n, 3, True) == 3
+    assert collect.default_workers(10 * n, 16, False) == 1  # forking unsafe: this process
+    serial = collect.read_runs(runs[:3])[0]
     assert pools == [] and serial["error"].tolist() == ["0", "1", "2"]
-    forked = collect.read_runs(runs)[0]
-    assert pools == [8] and forked["error"].tolist() == ["0", "1", "2", "3"]  # ≤ 8 workers
-    monkeypatch.setattr(collect, "cpus", lambda: 3)
-    collect.read_runs(runs)
+    forked = collect.read_runs(runs, workers=3)[0]
+    assert pools == [3] and forked["error"].tolist() == ["0", "1", "2", "3"]
     collect.read_runs(runs[:1], workers=2)  # asked for: forked whatever the size
     collect.read_runs(runs, workers=1)  # asked for: this process
-    assert pools == [8, 3, 2]
-    monkeypatch.setattr(collect, "can_fork", lambda: False)  # e.g. another thread runs
-    collect.read_runs(runs)
-    assert pools == [8, 3, 2]
+    assert pools == [3, 2]

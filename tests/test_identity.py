@@ -220,7 +220,7 @@ def test_locks_status_and_reset_on_fresh_and_corrupt_folders(tmp_path):
     from spp_lab.fileio import JobLock
     from spp_lab.runfolder import RunFolder
 
-    lock, old = JobLock(tmp_path / "a" / "b" / "run"), os.umask(0o022)
+    lock, old = JobLock(tmp_path / "a" / "b" / "run" / ".lock"), os.umask(0o022)
     try:
         assert lock.acquire()  # creates the missing folders
     finally:

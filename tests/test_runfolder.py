@@ -34,11 +34,11 @@ def test_states_of_a_run_folder(tmp_path):
     assert run.state().state == "new" and run.status() == {"state": "new", "attempts": 0}
     run.update_status(state="running", attempts=1)
     assert run.state().state == "interrupted"  # nobody holds the lock: its process died
-    lock = JobLock(run.path)
+    lock = JobLock(run.lock_file)
     assert lock.acquire()
     try:
         assert run.state().state == "running" and run.lock.held_elsewhere()
-        assert not JobLock(run.path).acquire()  # a second runner cannot take it
+        assert not JobLock(run.lock_file).acquire()  # a second runner cannot take it
     finally:
         lock.release()
     assert not run.lock.held_elsewhere()
@@ -245,7 +245,7 @@ def test_settle_every_exit_code(tmp_path):
 def test_an_interrupted_job_whose_lock_is_still_held_is_marked_interrupted(tmp_path):
     run = RunFolder(tmp_path / "e" / "runs" / "r1")
     run.update_status(state="running")
-    lock = JobLock(run.path)
+    lock = JobLock(run.lock_file)
     assert lock.acquire()  # a live holder: state() says running, not a dead job
     try:
         assert run.state().state == "running"

@@ -113,8 +113,7 @@ def _fine_max(x: Tensor, n_f: int, bins: str) -> tuple[Tensor, Tensor]:
 
 class _PyramidMax(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, levels: tuple[int, ...], bins: str, n_f: int,
-                scatter: str | None) -> Tensor:
+    def forward(ctx, x: Tensor, levels: tuple[int, ...], bins: str, n_f: int) -> Tensor:
         n, c = x.shape[:2]
         layout = pool_layout(x.device.type, c, x.numel() * x.element_size())
         fine, idx = _fine_max(x.contiguous(memory_format=layout), n_f, bins)
@@ -132,7 +131,7 @@ class _PyramidMax(torch.autograd.Function):
         # backward then needs no conversion (as the pool head's max_pool2d backward).
         ctx.channels_last = not x.is_contiguous() and x.is_contiguous(
             memory_format=torch.channels_last)
-        ctx.scatter = scatter or scatter_method(
+        ctx.scatter = scatter_method(
             x.device.type, torch.are_deterministic_algorithms_enabled())
         return torch.cat(parts, dim=1)
 
@@ -152,13 +151,10 @@ class _PyramidMax(torch.autograd.Function):
                 grad_fine.scatter_add_(2, coarse_idx[k], g)
                 k += 1
         grad_x = scatter_to_map(grad_fine, idx, h * w, ctx.scatter, ctx.channels_last)
-        return grad_x.view(n, c, h, w), None, None, None, None
+        return grad_x.view(n, c, h, w), None, None, None
 
 
-def pyramid_max(x: Tensor, levels: tuple[int, ...], bins: str, n_f: int,
-                scatter: str | None = None) -> Tensor:
-    """Max SPP vector of ``x`` via the finest level ``n_f`` (from :func:`plan_pyramid`).
-
-    ``scatter`` forces a backward scatter from :data:`SCATTERS`; None picks it with
-    :func:`scatter_method` (tests force each one on the CPU)."""
-    return _PyramidMax.apply(x, levels, bins, n_f, scatter)
+def pyramid_max(x: Tensor, levels: tuple[int, ...], bins: str, n_f: int) -> Tensor:
+    """Max SPP vector of ``x`` via the finest level ``n_f`` (from :func:`plan_pyramid`); the
+    backward scatter is :func:`scatter_method`'s choice for the device."""
+    return _PyramidMax.apply(x, levels, bins, n_f)

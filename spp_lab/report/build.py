@@ -21,14 +21,16 @@ from spp_lab.report.tables import comparison, markdown_table
 from spp_lab.runfolder import STATES, ExperimentFolder
 
 
-def write_report(exp_dir: str | Path, paper: bool = False) -> Path:
-    """Collect, aggregate and draw; returns the path of ``report.md``."""
+def write_report(exp_dir: str | Path, paper: bool = False, workers: int | None = None
+                 ) -> Path:
+    """Collect, aggregate and draw; returns the path of ``report.md``. ``workers``: the
+    processes that read the run folders (default: :func:`.collect.default_workers`)."""
     folder = ExperimentFolder(exp_dir)
     out = folder.report_dir
     out.mkdir(parents=True, exist_ok=True)
     for stale in (*out.glob("table_*.*"), *out.glob("by_*.*")):  # named by metric or axis
         stale.unlink()
-    (runs, epochs), spec = collect_runs(folder.path), folder.spec()
+    (runs, epochs), spec = collect_runs(folder.path, workers=workers), folder.spec()
     md = [f"# {spec.name}", "", spec.description.strip(), ""]
     if runs.attrs.get("older_runs"):
         md += [f"{runs.attrs['older_runs']} run folders in `runs/` are not jobs of the "

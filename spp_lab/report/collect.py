@@ -77,13 +77,19 @@ def read_frames(paths: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), out
 
 
+def default_workers(n_runs: int, cores: int, forking_safe: bool) -> int:
+    """Processes that read ``n_runs`` folders: 1 below :data:`PARALLEL_FROM` runs (a fork
+    costs more than it saves) or where forking is unsafe, else one per core up to 8."""
+    return min(cores, 8) if n_runs >= PARALLEL_FROM and forking_safe else 1
+
+
 def read_runs(runs: list[RunFolder], workers: int | None = None
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`read_frames` of ``runs``, in order; in ``workers`` forked processes when
     given, or by default from :data:`PARALLEL_FROM` runs on, where forking is safe
     (:mod:`.parallel`)."""
     if workers is None:
-        workers = min(cpus(), 8) if len(runs) >= PARALLEL_FROM and can_fork() else 1
+        workers = default_workers(len(runs), cpus(), can_fork())
     paths = [str(r.path) for r in runs]
     if workers < 2:
         return read_frames(paths)

@@ -9,18 +9,20 @@ from typing import Any
 import pandas as pd
 
 from spp_lab.config import WandbConfig
+from spp_lab.runfolder import ExperimentFolder
 from spp_lab.tracking import _warn_once, resolve_mode, wandb_id
 
 
 def log_summary(exp_dir: Path, cfg: WandbConfig) -> dict[str, Any]:
+    folder = ExperimentFolder(exp_dir)
     mode = resolve_mode(cfg, exp_dir)
-    report = exp_dir / "report"
+    report = folder.report_dir
     if mode == "disabled" or not report.is_dir():
         return {}
     try:
         import wandb
 
-        (exp_dir / "wandb").mkdir(parents=True, exist_ok=True)
+        folder.wandb_dir.mkdir(parents=True, exist_ok=True)
         run = wandb.init(project=cfg.project, entity=cfg.entity, group=exp_dir.name,
                          job_type="report", name=f"{exp_dir.name}-report",
                          id=wandb_id(exp_dir.name, "report"), dir=str(exp_dir), mode=mode,
@@ -28,7 +30,7 @@ def log_summary(exp_dir: Path, cfg: WandbConfig) -> dict[str, Any]:
                          settings=wandb.Settings(silent=True), reinit="finish_previous")
         for csv in sorted(report.glob("table_*.csv")) + sorted(report.glob("paper_*.csv")):
             run.log({csv.stem: wandb.Table(dataframe=pd.read_csv(csv))})
-        runs_csv = exp_dir / "runs.csv"
+        runs_csv = folder.runs_csv
         if runs_csv.exists():
             run.log({"runs": wandb.Table(dataframe=pd.read_csv(runs_csv))})
         for png in sorted(report.glob("*.png")):

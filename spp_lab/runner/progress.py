@@ -9,6 +9,7 @@ from typing import Any
 
 from spp_lab.fileio import read_json
 from spp_lab.runfolder import RunFolder
+from spp_lab.runs import run_dir
 
 
 def describe(job: Any) -> str:
@@ -58,8 +59,7 @@ class Progress:
         self.counts[key] += 1
         tail = ""
         if what == "done":
-            folder = RunFolder(Path(job.config.output_dir) / job.config.experiment / "runs" /
-                               job.run_id)
+            folder = RunFolder(run_dir(job.config, job.run_id))
             metrics = read_json(folder.metrics_file) or {}
             if "final" in metrics:
                 tail = f" · val top-1 err {metrics['final']['val_top1_err']:.2f}%"

@@ -77,7 +77,7 @@ def run_job(spec: dict[str, Any]) -> None:
     if spec.get("gpu") is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(spec["gpu"])
     try:
-        fd = os.open(run_dir / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(RunFolder(run_dir).log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError as err:
         os._exit(EXIT_NO_SPACE if err.errno in DISK_ERRORS else EXIT_FAILED)
     os.dup2(fd, 1)

@@ -136,12 +136,10 @@ class LocalExecutor:
 
     def _run(self, jobs: list[Any]) -> Outcome:
         ctx, out = _context(self.start_method), Outcome()
-        t0 = time.time()
         if self.start_method == "forkserver" and jobs:
             warm = ctx.Process(target=_noop)  # returns once torch is preloaded (~4 s, once)
             _start(warm)
             warm.join()
-        self.warmup_s = time.time() - t0
         queue = deque((job, 1) for job in jobs)
         free = list(range(len(self.slots)))
         running: dict[int, tuple[Any, Any, int]] = {}

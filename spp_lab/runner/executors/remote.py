@@ -8,7 +8,6 @@ poll, read an exit code and cancel; the job process is :func:`logged_execute` ev
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from spp_lab.runner.executors.base import Outcome, job_spec, next_attempt, settle
@@ -28,9 +27,11 @@ def logged_execute(spec: dict[str, Any], stop_on_sigterm: bool = False) -> int:
         import signal
 
         signal.signal(signal.SIGTERM, _raise_interrupted)
-    rdir = Path(spec["run_dir"])
-    rdir.mkdir(parents=True, exist_ok=True)
-    with open(rdir / "log.txt", "a", buffering=1) as log, contextlib.redirect_stdout(log), \
+    from spp_lab.runfolder import RunFolder
+
+    run = RunFolder(spec["run_dir"])
+    run.path.mkdir(parents=True, exist_ok=True)
+    with open(run.log, "a", buffering=1) as log, contextlib.redirect_stdout(log), \
             contextlib.redirect_stderr(log):
         return execute(spec)
 

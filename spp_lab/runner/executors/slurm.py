@@ -57,8 +57,9 @@ class SlurmExecutor(RemoteExecutor):
 
     @classmethod
     def from_options(cls, opts: RunOptions, jobs: list[Any]) -> SlurmExecutor:
-        cfg = jobs[0].config
-        folder = Path(cfg.output_dir) / cfg.experiment / "slurm"
+        from spp_lab.runfolder import ExperimentFolder
+
+        folder = ExperimentFolder.of(jobs[0].config).slurm
         s = opts.settings or SlurmSettings()
         return cls(folder, s.model_dump(), retries=opts.retries, source=opts.source,
                    progress=opts.progress, poll_s=s.poll_s)
