@@ -82,13 +82,14 @@ def finished_grid(tmp: Path) -> dict:
                                            "best": {"val_top1_err": 50.0, "epoch": 0}})
         write_json(rdir / "status.json", {"state": "done", "condition": job.condition,
                                           "seed": job.seed, "attempts": 1})
+        RunFolder(rdir).write_history([{"epoch": 0, "val_top1_err": 50.0}])
     times = {}
     for cmd in (["ls", str(path)], ["run", str(path), "--no-report"]):
         t0 = time.perf_counter()
         proc = subprocess.run([str(BIN / "spp-lab"), *cmd], capture_output=True, text=True,
                               check=False)
         times[cmd[0]] = time.perf_counter() - t0
-        if proc.returncode != 0 or (cmd[0] == "run" and "0 to run" not in proc.stdout):
+        if proc.returncode != 0 or (cmd[0] == "run" and " · 0 to run" not in proc.stdout):
             raise RuntimeError(f"spp-lab {cmd[0]} on the finished grid: {proc.stdout[-500:]}"
                                f"{proc.stderr[-500:]}")
     times["jobs"] = len(jobs)

@@ -144,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.set_defaults(func=_lazy("cmd_run"))
 
+    p = sub.add_parser("check-data", help="decode every image a config or experiment reads",
+                       description="Decodes every image of the data (in parallel, skipping "
+                                   "files verified before) and names each bad one; exit 2 "
+                                   "if any is bad.")
+    p.add_argument("targets", nargs="*", metavar="[FILE] [KEY=VALUE]",
+                   help="an experiment file or run config, and dotted overrides")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key (of base, for an experiment file)")
+    p.set_defaults(func=_lazy("cmd_check_data"))
+
     p = sub.add_parser("report", help="tables and charts into results/<name>/report/ (no torch)")
     p.add_argument("path", nargs="?", help="results/<name> or the experiment YAML")
     p.add_argument("--paper", action="store_true",

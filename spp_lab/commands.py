@@ -160,7 +160,7 @@ def _print_experiment(p) -> int:
 def cmd_ls(args) -> int:
     from spp_lab.runfolder import STATES
 
-    p, _ = _plan(args)
+    p, _ = _plan(args, data="warn")  # listing needs no data; the jobs check theirs
     _notes(p)
     if args.print_experiment:
         return _print_experiment(p)
@@ -195,7 +195,7 @@ def cmd_run(args) -> int:
     from spp_lab.runner.plan import run_options, run_plan, todo
     from spp_lab.runner.progress import Progress
 
-    p, source = _plan(args)
+    p, source = _plan(args, data="warn" if args.dry_run or args.print_experiment else None)
     _notes(p)
     if args.print_experiment:
         return _print_experiment(p)
@@ -227,7 +227,33 @@ def cmd_run(args) -> int:
         return 130
     if not args.no_report:
         _report(p.folder, wandb_cfg=p.every_job[0].config)
+    if out.user_errors:  # a mistake in the config or the data: fix it, then rerun
+        return 2
     return 1 if out.failed or out.diverged else 0
+
+
+def cmd_check_data(args) -> int:
+    from spp_lab.data.verify import check_every_image
+
+    bad = sum(check_every_image(data) for data in _data_configs(args))
+    return 2 if bad else 0
+
+
+def _data_configs(args) -> list[Any]:
+    """The distinct data configs of an experiment file's jobs, or of one run config."""
+    from spp_lab.config import is_experiment
+    from spp_lab.errors import load_yaml
+
+    file, overrides = None, list(args.targets)
+    if overrides and "=" not in overrides[0]:
+        file, overrides = overrides[0], overrides[1:]
+    if file and is_experiment(load_yaml(file)):
+        from spp_lab.runner.plan import plan
+
+        p = plan(file, overrides=args.set + overrides, data="skip")
+        seen = {j.config.data.model_dump_json(): j.config.data for j in p.jobs}
+        return list(seen.values())
+    return [load_run_config(file, overrides + args.set).data]
 
 
 def cmd_report(args) -> int:
@@ -285,7 +311,7 @@ def cmd_export_sweep(args) -> int:
     from spp_lab.runner.plan import plan
     from spp_lab.tracking import sweep_config
 
-    p = plan(args.file)
+    p = plan(args.file, data="warn")
     write_atomic(Path(args.output), as_yaml(sweep_config(p.exp, args.file, p.every_job)))
     print(f"export-sweep: {args.output} ({len(p.every_job)} jobs); run it with: wandb sweep "
           f"{args.output} && wandb agent <sweep id>")

@@ -21,7 +21,7 @@ from spp_lab.errors import UserError, format_validation_error
 from spp_lab.models._api import head_spec
 from spp_lab.models.settings import ModelConfig
 from spp_lab.schedule import SIZE_SCHEDULES, SizeSchedule
-from spp_lab.schema import Bool, NonNegInt, Num, PosInt, StrictModel, choice
+from spp_lab.schema import Bool, FolderName, NonNegInt, Num, PosInt, StrictModel, choice
 
 __all__ = ["DataConfig", "LoggingConfig", "ModelConfig", "RunConfig", "TrainConfig",
            "WandbConfig", "build_config", "flatten", "parse_override", "set_dotted"]
@@ -72,12 +72,11 @@ class LoggingConfig(StrictModel):
     wandb: WandbConfig = Field(default_factory=WandbConfig)
 
 
-NAME_PATTERN = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$"  # a folder name, not . or ..
 
 
 class RunConfig(StrictModel):
-    experiment: str = Field("default", pattern=NAME_PATTERN,
-                            description="results/<experiment>/ groups runs")
+    experiment: FolderName = Field("default", description="results/<experiment>/ groups "
+                                                          "runs")
     output_dir: str = Field("results", min_length=1, description="root folder of all results")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -163,10 +162,20 @@ def load_run_config(path: str | None, overrides: list[str]) -> RunConfig:
         tree = {}
     if not isinstance(tree, dict):
         raise UserError(f"{path}: expected a mapping of sections (data, model, train, ...)")
+    if is_experiment(tree):
+        raise UserError(f"{path} is an experiment file, not a run config: run it with "
+                        f"`spp-lab run {path}`, or one of its jobs with `spp-lab train "
+                        f"--experiment {path} condition=NAME seed=N`")
     for text in overrides:
         key, value = parse_override(text)
         set_dotted(tree, key, value)
     return build_config(tree, source=path or "config")
+
+
+def is_experiment(tree: Any) -> bool:
+    """A mapping with an experiment file's own keys (base, grid, conditions, ...)."""
+    return isinstance(tree, dict) and bool({"base", "grid", "zip", "conditions", "seeds"}
+                                           & tree.keys())
 
 
 def load_run_folder_config(run: Any) -> RunConfig:

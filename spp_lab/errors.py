@@ -102,8 +102,11 @@ def load_yaml_text(text: str, source: str) -> Any:
     except yaml.YAMLError as err:
         raise UserError(f"{source}: YAML error: {str(err)[:200]}") from None
     if _count_nodes(data) > _MAX_NODES:
-        raise UserError(f"{source}: more than {_MAX_NODES:,} values once YAML aliases are "
-                        "expanded; write the values out instead of nesting aliases")
+        from spp_lab.schema import MAX_JOBS
+
+        raise UserError(f"{source}: more than {_MAX_NODES:,} values (counting YAML aliases "
+                        f"expanded); no config needs that many, and an experiment may have "
+                        f"at most {MAX_JOBS:,} jobs")
     return data
 
 

@@ -9,6 +9,7 @@ registered at that moment.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal
 
@@ -21,11 +22,25 @@ def _no_bool(v: Any) -> Any:
     return v
 
 
+MAX_JOBS = 10_000  # jobs one experiment may expand to: refused before it is expanded
+
 Int = Annotated[int, Strict()]  # 3, never 3.0, "3" or true
 PosInt = Annotated[int, Strict(), Field(gt=0)]
 NonNegInt = Annotated[int, Strict(), Field(ge=0)]
 Num = Annotated[float, BeforeValidator(_no_bool)]  # finite (Strict models forbid inf and nan)
 Bool = Annotated[bool, Strict()]
+
+
+def _folder_name(v: str) -> str:
+    if re.fullmatch(r"[A-Za-z0-9_.-]+", v) is None or not v.strip("."):
+        bad = sorted({c for c in v if not (c.isascii() and (c.isalnum() or c in "_.-"))})
+        why = f"it has {' '.join(map(repr, bad))}" if bad else "it is empty, '.' or '..'"
+        raise ValueError(f"must be a plain folder name (letters, digits, _ - .), but {why}: "
+                         "results go to results/<name>/")
+    return v
+
+
+FolderName = Annotated[str, Strict(), AfterValidator(_folder_name)]  # one path component
 
 
 def choice(names: tuple[str, ...]) -> Any:

@@ -60,9 +60,10 @@ CASES = [  # (id, command builder, message)
      "duplicate key 'train'"),
     ("bool for an int", lambda t, f: ["ls", exp(t, "", **{"epochs: 1": "epochs: true"})],
      "base.train.epochs: Input should be a valid integer"),
-    ("dot-only name", lambda t, f: ["ls", exp(t, name="'..'")], "name: String should match"),
+    ("dot-only name", lambda t, f: ["ls", exp(t, name="'..'")],
+     "name: must be a plain folder name (letters, digits, _ - .), but it is empty, '.' or '..'"),
     ("train experiment=..", lambda t, f: ["train", "experiment=.."],
-     "experiment: String should match"),
+     "experiment: must be a plain folder name"),
     ("--gpus that do not exist", lambda t, f: ["run", exp(t), "--gpus", "abc,99"],
      "--gpus abc,99: no GPU abc, 99 on this machine"),
     ("--workers 0", lambda t, f: ["run", exp(t), "--workers", "0"],
@@ -82,11 +83,11 @@ CASES = [  # (id, command builder, message)
     ("negative seeds", lambda t, f: ["ls", exp(t, "seeds: [-1, -2]")],
      "seeds[0]: Input should be greater than or equal to 0"),
     ("data.root missing", lambda t, f: [
-        "ls", exp(t, f"conditions: {{i: {{data.name: imagefolder, data.root: "
+        "run", exp(t, f"conditions: {{i: {{data.name: imagefolder, data.root: "
                      f"'{f['missing']}'}}}}")], "does not exist"),
     ("data.root empty", lambda t, f: ["run", exp(t, f"conditions: {{i: {{data.name: imagefolder,"
-                                                    f" data.root: '{f['empty']}'}}}}"),
-                                      "--dry-run"], "is not an image folder"),
+                                                    f" data.root: '{f['empty']}'}}}}")],
+     "is not an image folder"),
     ("data.root of corrupt images", lambda t, f: [
         "run", exp(t, f"conditions: {{i: {{data.name: imagefolder, data.root: "
                       f"'{f['corrupt']}'}}}}")], "is not a readable image"),
@@ -112,7 +113,7 @@ CASES = [  # (id, command builder, message)
                                               + "".join(f"d{i}: &{chr(98 + i)} [" + ", ".join(
                                                   [f"*{chr(97 + i)}"] * 10) + "]\n"
                                                   for i in range(7)))],
-     "more than 100,000 values once YAML aliases are expanded"),
+     "more than 100,000 values (counting YAML aliases expanded)"),
     ("infinite lr", lambda t, f: ["train", "train.lr=.inf"],
      "train.lr: Input should be a finite number"),
     ("infinite weight decay", lambda t, f: ["ls", exp(t, "", **{"epochs: 1": "epochs: 1, "

@@ -172,6 +172,10 @@ def test_image_folder_checks_exact_messages(tmp_path):
     assert check(wrong) == (f"f.yaml: data.root: {wrong} is not an image folder: none of its "
                             f"159 folders holds an image; expected {wrong}/<class>/<image> "
                             f"(extensions: {exts})")
+    for i in range(3):  # a few image folders among many others: still a wrong root
+        _images(wrong / f"photos{i}", ["0.png"])
+    assert check(wrong).startswith(f"f.yaml: data.root: {wrong} is not an image folder: 159 "
+                                   "of its 162 folders hold no image; expected")
     extra = tmp_path / "c"
     _images(extra / "train" / "k0", ["0.png"])
     _images(extra / "train" / "k9", ["0.png"])

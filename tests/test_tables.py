@@ -53,33 +53,41 @@ def test_table_formats_exactly():
         "| a | b |\n|---|---|\n| 1.235 | x |\n| 2 | 0.500 |"
 
 
-def test_cells_and_bold_with_two_seeds_by_hand():
-    vals = {"x": {"b": (30, 31), "s": (8, 9), "t": (18, 20)},
-            "z": {"b": (8, 9), "s": (20, 22)},  # no t in this row
-            "v": {"b": (5, 6)},  # one condition only
-            "w": {"b": (30, 31), "s": (8, 9), "u": (8, 9), "t": (10, 12)}}  # s, u tie
+def test_cells_and_bold_by_hand_and_no_ci_below_three_seeds():
+    vals = {"x": {"b": (30, 31, 32), "s": (8, 10, 9), "t": (18, 20, 22)},
+            "z": {"b": (8, 9, 10), "s": (20, 22, 21)},  # no t in this row
+            "v": {"b": (5, 6, 7)},  # one condition only
+            "w": {"b": (30, 31, 32), "s": (8, 9, 10), "u": (8, 9, 10), "t": (10, 12, 11)},
+            "y": {"b": (30, 31), "s": (8, 9)}}  # two seeds: values, never a CI
     order = ["b", "s", "u", "t"]
     df = pd.DataFrame([{"row": r, "condition": c, "seed": i, "finished": True, "err": float(e)}
                        for r, cs in vals.items() for c, es in cs.items()
                        for i, e in enumerate(es)])
     df["condition"] = pd.Categorical(df["condition"], order, ordered=True)
     table, _ = comparison(df, "row", "err", order, "b")
-    # Two seeds: CI = t(0.975, 1)·sd/√2 = 6.35 for values 1 apart, 12.71 for 2 apart.
-    assert table.loc["x"].tolist() == ["30.50 ± 6.35", "8.50 ± 6.35 (−22.00 ± 0.00)", "",
-                                       "19.00 ± 12.71 (−11.50 ± 6.35)"]
-    assert table.loc["z", "s"] == "21.00 ± 12.71 (+12.50 ± 6.35)"
+    # Three seeds: CI = t(0.975, 2)·sd/√3 = 2.48 for sd 1, 4.97 for sd 2.
+    assert table.loc["x"].tolist() == ["31.00 ± 2.48", "9.00 ± 2.48 (−22.00 ± 2.48)", "",
+                                       "20.00 ± 4.97 (−11.00 ± 2.48)"]
+    assert table.loc["z", "s"] == "21.00 ± 2.48 (+12.00 ± 2.48)"
+    assert table.loc["y"].tolist()[:2] == ["30.00 / 31.00, n=2",
+                                           "8.00 / 9.00 (−22.00 / −22.00), n=2"]
     best = table.attrs["best"]
-    # x: s beats b (22 ± 0) and t (10.5 ± 6.35) → bold. z: b beats s (12.5 ± 6.35), t is
-    # absent there → bold. v: alone → bold. w: s and u tie, but t − s = 2.5 ± 6.35 → none.
+    # x: s beats b (22 ± 2.48) and t (11 ± 4.30) → bold. z: b beats s (12 ± 2.48), t is
+    # absent there → bold. v: alone, y: two seeds → none. w: s and u tie, but t − s =
+    # 2 ± 2.48 → none.
     assert [c for c in order if best.loc["x", c]] == ["s"]
     assert [c for c in order if best.loc["z", c]] == ["b"]
-    assert [c for c in order if best.loc["v", c]] == ["b"]
-    assert not best.loc["w"].any()
+    assert not best.loc["v"].any() and not best.loc["y"].any() and not best.loc["w"].any()
     # Means within 1e-9 are a tie: both bold, not one "resolved" over the other.
-    tie = pd.DataFrame({"row": "r", "condition": ["p", "p", "q", "q"], "seed": [0, 1, 0, 1],
-                        "err": [0.0, 0.0, 1e-9, 1e-9]})
-    t2, _ = comparison(tie, "row", "err", ["p", "q"], None)
+    tie = pd.DataFrame({"row": "r", "condition": ["p", "q"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+                        "err": [0.0, 1e-9] * 3, "other": 1})
+    t2, _ = comparison(tie.assign(err=tie["err"]), "row", "err", ["p", "q"], None)
     assert t2.attrs["best"].loc["r"].tolist() == [True, True]
+    # A zero spread is no resolution: three identical changes of −1 are not "bold".
+    flat = pd.DataFrame({"row": "r", "condition": ["p", "q"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+                         "err": [5.0, 4.0, 6.0, 5.0, 7.0, 6.0]})
+    t3, _ = comparison(flat, "row", "err", ["p", "q"], "p")
+    assert t3.loc["r", "q"] == "5.00 ± 2.48 (−1.00 ± 0.00)" and not t3.attrs["best"].values.any()
 
 
 def test_comparison_keeps_row_order_skips_unfinished_and_passes_the_ci_method():
@@ -91,13 +99,15 @@ def test_comparison_keeps_row_order_skips_unfinished_and_passes_the_ci_method():
     table, tidy = comparison(pd.DataFrame(rows), "row", "err", ["b", "y", "s"], "b",
                              ci="bootstrap")
     # Rows in the order they first appear; a listed condition with no runs is no column;
-    # the unfinished run (99) counts nowhere; a bootstrap of two values spans them.
+    # the unfinished run (99) counts nowhere; two seeds give their values, not a CI.
     assert (table.index.name, table.index.tolist(), table.columns.tolist()) == (
         "row", ["z", "x"], ["b", "s"])
-    assert table.values.tolist() == [["8.50 ± 0.50", "21.00 ± 1.00 (+12.50 ± 0.50)"],
-                                     ["30.50 ± 0.50", "8.50 ± 0.50 (−22.00 ± 0.00)"]]
+    assert table.values.tolist() == [
+        ["8.00 / 9.00, n=2", "20.00 / 22.00 (+12.00 / +13.00), n=2"],
+        ["30.00 / 31.00, n=2", "8.00 / 9.00 (−22.00 / −22.00), n=2"]]
     assert tidy.columns.tolist() == ["row", "condition", "metric", "mean", "std", "n", "ci95",
-                                     "delta", "delta_std", "delta_n", "delta_ci95", "p"]
+                                     "delta", "delta_std", "delta_n", "delta_ci95", "p",
+                                     "is_baseline"]
     assert tidy[["row", "condition"]].astype(str).values.tolist() == [
         ["z", "b"], ["z", "s"], ["x", "b"], ["x", "s"]]
     assert table.attrs["best"].dtypes.tolist() == [bool, bool]
@@ -122,10 +132,12 @@ def test_paired_p_values_at_the_edges():
                            "err": [10.0] * len(deltas) + [10.0 + d for d in deltas]})
         return paired_deltas(df, "arch", "err", "b").loc[0, "p"]
 
-    # Two seeds, changes 1 and 2: t = 1.5 / (0.7071 / √2) = 3 with 1 df: p = 0.2048.
-    assert p_of([1.0, 2.0]) == pytest.approx(0.20483276469913345)
-    assert (p_of([1.0, 1.0]), p_of([0.0, 0.0])) == (0.0, 1.0)  # no spread: sure, or no change
-    assert math.isnan(p_of([1.0]))
+    from scipy.stats import ttest_1samp
+
+    # Three seeds, changes 1, 2, 4: scipy's own one-sample t-test of the changes.
+    assert p_of([1.0, 2.0, 4.0]) == pytest.approx(ttest_1samp([1.0, 2.0, 4.0], 0).pvalue)
+    assert (p_of([1.0] * 3), p_of([0.0] * 3)) == (0.0, 1.0)  # no spread: sure, or no change
+    assert math.isnan(p_of([1.0, 2.0])) and math.isnan(p_of([1.0]))  # too few pairs
 
 
 def test_bootstrap_half_width_pinned_and_its_edges():

@@ -90,9 +90,11 @@ def require_classes(root: Path, found: list[str], empty: list[str], key: str = "
                     two: bool = True) -> None:
     """Refuse a root where no class folder holds an image (one line), class folders
     without images (named), and (``two``) fewer than two classes."""
-    if len(empty) == len(found):
-        what = (f"none of its {len(found)} folders holds an image" if found else
-                "it holds no class folder")
+    if len(empty) == len(found) or (len(empty) > 20 and len(empty) * 2 > len(found)):
+        # a wrong root (a home folder, a projects folder): one line, not a list of them
+        what = ("it holds no class folder" if not found else
+                f"none of its {len(found)} folders holds an image" if len(empty) == len(found)
+                else f"{len(empty)} of its {len(found)} folders hold no image")
         raise UserError(f"{key}: {root} is not an image folder: {what}; expected "
                         f"{root}/<class>/<image> (extensions: {', '.join(IMAGE_EXTS)})")
     if empty:

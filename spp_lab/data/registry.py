@@ -34,7 +34,9 @@ class DatasetSpec:
       training device;
     * ``downloads``: it honours ``data.download``;
     * ``uses``: the dataset-specific ``data.*`` settings it reads (of :data:`SPECIFIC`);
-      the others cannot change its numbers, so a run id never depends on their defaults.
+      the others cannot change its numbers, so a run id never depends on their defaults;
+    * ``files(data)``: every image file it reads (``spp-lab check-data`` decodes each);
+      None: nothing to decode (procedural data, or read through another library).
     """
 
     name: str
@@ -47,6 +49,7 @@ class DatasetSpec:
     downloads: bool = False
     uses: frozenset[str] = frozenset()
     description: str = ""
+    files: Callable[[Any], list[Any]] | None = None
 
 
 # data.* settings that only some datasets read (the rest, such as image_size, every one).
@@ -59,7 +62,8 @@ def register_dataset(name: str, *, classes: Callable[[Any], int | None],
                      needs_root: bool = False, check: Callable[[Any], None] | None = None,
                      full_sides: Callable[[Any], list[int]] | None = None,
                      device_decode: bool = False, downloads: bool = False,
-                     uses: tuple[str, ...] = (), description: str = ""
+                     uses: tuple[str, ...] = (), description: str = "",
+                     files: Callable[[Any], list[Any]] | None = None
                      ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     unknown = set(uses) - set(SPECIFIC)
     if unknown:
@@ -69,7 +73,7 @@ def register_dataset(name: str, *, classes: Callable[[Any], int | None],
     def wrap(load: Callable[..., Any]) -> Callable[..., Any]:
         _DATASETS.add(name, DatasetSpec(name, load, classes, needs_root, check, full_sides,
                                         device_decode, downloads, frozenset(uses),
-                                        description or (load.__doc__ or "").strip()))
+                                        description or (load.__doc__ or "").strip(), files))
         return load
 
     return wrap

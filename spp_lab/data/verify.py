@@ -91,3 +91,36 @@ def drop_bad(c: Any, *splits: Any) -> tuple[Any, ...]:
         keep = [i for i, f in enumerate(s[0]) if f not in bad]
         out.append(([s[0][i] for i in keep], [s[1][i] for i in keep]))
     return (*out, len(bad))
+
+
+def check_every_image(data: Any, say: Callable[[str], None] = print) -> int:
+    """``spp-lab check-data``: decode every image the data config reads, in parallel with a
+    progress line on stderr, skipping files verified before (by path, size and mtime);
+    names each bad file; returns how many are bad."""
+    import sys
+
+    from spp_lab.checks import check_data
+    from spp_lab.data.registry import data_root, dataset_spec
+
+    check_data(data)
+    spec = dataset_spec(data.name)
+    if spec.files is None:
+        say(f"check-data: data.name={data.name}: no image files of its own to decode")
+        return 0
+    files = spec.files(data)
+    done = [0]
+
+    def tick(k: int) -> None:
+        done[0] += k
+        if sys.stderr.isatty() or done[0] == len(files):
+            print(f"\rcheck-data: {done[0]}/{len(files)} images", end="", file=sys.stderr,
+                  flush=True)
+
+    bad = verify(files, data_root(data), on_done=tick)
+    print(file=sys.stderr)
+    for why in (bad[p] for p in sorted(bad)):
+        say(f"  bad: {why.split('; remove')[0]}")
+    say(f"check-data: {data_root(data)}: {len(files)} images, {len(bad)} bad"
+        + ("; fix or remove them, or set data.skip_bad: true to skip them (counted)"
+           if bad else ""))
+    return len(bad)

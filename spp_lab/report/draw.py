@@ -29,8 +29,11 @@ def save(fig: Figure, stem: Path) -> list[Path]:
     out = []
     for ext in ("png", "svg"):
         path = stem.with_suffix(f".{ext}")
-        fig.savefig(path, dpi=120, bbox_inches=bbox,
-                    metadata={"Date": None} if ext == "svg" else None)
+        # no date, and element ids salted by the file name: the same data gives the same
+        # bytes, so a published report diffs only where its numbers changed
+        with plt.rc_context({"svg.hashsalt": path.name}):
+            fig.savefig(path, dpi=120, bbox_inches=bbox,
+                        metadata={"Date": None} if ext == "svg" else None)
         out.append(path)
     plt.close(fig)
     return out

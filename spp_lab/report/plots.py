@@ -37,18 +37,19 @@ def _legend_below(fig: Figure, ax, n: int) -> None:
 
 def gains_data(tidy: pd.DataFrame, rows: str) -> pd.DataFrame:
     """What the gains chart draws, per (row, condition): the bar from the baseline's mean to
-    the condition's (``bottom``, ``top``), the whisker (the paired 95% CI of the change, or
-    the baseline cell's own CI), and the label (the change against the baseline, as in the
+    the condition's (``bottom``, ``top``), the whisker (the paired 95% CI of the change;
+    none on the baseline's bar), and the label (the change against the baseline, as in the
     table)."""
     out = []
     for rv, part in tidy.groupby(rows, sort=False, observed=True):
         part = part.dropna(subset=["mean"])
         if part.empty:
             continue
-        base = part.iloc[0]
+        flagged = part[part["is_baseline"]] if "is_baseline" in part else part.iloc[:0]
+        base = flagged.iloc[0] if len(flagged) else part.iloc[0]
         for _, r in part.iterrows():
             is_base = r["condition"] == base["condition"]
-            ci = r["ci95"] if is_base else r.get("delta_ci95", np.nan)
+            ci = np.nan if is_base else r.get("delta_ci95", np.nan)  # the change's CI only
             change = 0.0 if is_base else r["mean"] - base["mean"]
             out.append({rows: rv, "condition": r["condition"], "baseline": is_base,
                         "bottom": 0.0 if is_base else base["mean"], "top": r["mean"],

@@ -12,7 +12,7 @@ from spp_lab.metrics import title, top5_of
 from spp_lab.report.draw import Charts
 from spp_lab.report.paper import PAPER_CONDITIONS, paper_beside, paper_runs
 from spp_lab.report.plots import additive_gains, gains_data, learning_curves, metric_by_axis
-from spp_lab.report.stats import cell_stats, seeds_for_ci
+from spp_lab.report.stats import MIN_SEEDS, cell_stats, seeds_for_ci
 from spp_lab.report.tables import comparison, markdown_table, to_html, to_latex, to_markdown
 
 
@@ -80,11 +80,13 @@ def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
         d = paired_deltas(pair, rows, metric, prev, ci)
         for _, r in d.iterrows():
             lo, hi = r["mean"] - r["ci95"], r["mean"] + r["ci95"]
-            verdict = ("n=1, no CI" if r["n"] < 2 else "lower" if hi < 0 else
-                       "higher" if lo > 0 else "no difference resolved")
+            few = r["n"] < MIN_SEEDS or pd.isna(r["ci95"])
+            verdict = (f"n={int(r['n'])}: too few seeds for a CI" if few else
+                       "no spread: not resolved" if not r["ci95"] > 0 else
+                       "lower" if hi < 0 else "higher" if lo > 0 else
+                       "no difference resolved")
             body.append([r[rows], f"{cond} − {prev}", f"{r['mean']:+.2f}"
-                         + ("" if r["n"] < 2 else f" ± {r['ci95']:.2f}"), int(r["n"]),
-                         verdict])
+                         + ("" if few else f" ± {r['ci95']:.2f}"), int(r["n"]), verdict])
             parts.append({**r.to_dict(), "step": f"{cond} − {prev}"})
     if not parts:
         return []

@@ -1,7 +1,9 @@
 """Statistics across seeds, vectorised pandas with scipy's Student t (no torch).
 
 * :func:`cell_stats`: per cell mean, std (n-1), n and the 95% CI half-width
-  ``t_{0.975, n-1} · std / √n``; NaN when n < 2 (reported as "n=1", never invented).
+  ``t_{0.975, n-1} · std / √n``; NaN below :data:`MIN_SEEDS` seeds (the table then shows
+  the values themselves: a CI from two seeds is too wide to trust, and a zero spread of
+  two equal values is no evidence at all).
 * :func:`paired_deltas`: each condition minus the baseline condition, paired by seed within
   a row (negative = lower error than the baseline, as the paper's brackets), summarised the
   same way, with the paired t-test's p-value.
@@ -20,6 +22,7 @@ import pandas as pd
 from scipy import special  # Student t from here: scipy.stats costs 0.7 s more to import
 
 CI_METHODS = ("t", "bootstrap")
+MIN_SEEDS = 3  # a CI, a bold cell or a "resolved" needs at least this many (paired) seeds
 
 
 def t975(df: np.ndarray | pd.Series | int) -> np.ndarray:
@@ -44,7 +47,8 @@ def _summarise(grouped, ci: str = "t") -> pd.DataFrame:
         out["ci95"] = grouped.agg(lambda v: _boot_half(np.asarray(v, dtype=float)))
     else:
         out["ci95"] = t975(out["n"] - 1) * out["std"] / np.sqrt(out["n"])
-    out.loc[out["n"] < 2, ["std", "ci95"]] = np.nan
+    out.loc[out["n"] < 2, "std"] = np.nan
+    out.loc[out["n"] < MIN_SEEDS, "ci95"] = np.nan
     return out
 
 
@@ -68,7 +72,7 @@ def paired_differences(runs: pd.DataFrame, rows: str, metric: str, baseline: str
 def paired_deltas(runs: pd.DataFrame, rows: str, metric: str, baseline: str,
                   ci: str = "t") -> pd.DataFrame:
     """Per (row, condition): the seed-paired difference to ``baseline``, summarised, with
-    the two-sided p-value of the paired t-test (NaN below 2 pairs)."""
+    the two-sided p-value of the paired t-test (NaN below MIN_SEEDS pairs)."""
     long = paired_differences(runs, rows, metric, baseline)
     if long.empty:
         return pd.DataFrame(columns=[rows, "condition", "mean", "std", "n", "ci95", "p"])
@@ -78,8 +82,8 @@ def paired_deltas(runs: pd.DataFrame, rows: str, metric: str, baseline: str,
     with np.errstate(divide="ignore", invalid="ignore"):
         tstat = out["mean"] / se
     p = 2 * special.stdtr(np.maximum(out["n"] - 1, 1), -np.abs(tstat))  # two-sided
-    out["p"] = np.where(out["n"] >= 2, np.where(se > 0, p, np.where(out["mean"] == 0, 1.0,
-                                                                    0.0)), np.nan)
+    out["p"] = np.where(out["n"] >= MIN_SEEDS, np.where(se > 0, p, np.where(
+        out["mean"] == 0, 1.0, 0.0)), np.nan)
     return out
 
 
@@ -127,7 +131,8 @@ def additive_sentence(effects: pd.DataFrame, metric: str) -> str:
     """One sentence: are the two switches' gains additive within the 95% CI?"""
     inter = effects[effects["effect"] == "interaction"]
     if inter.empty or inter["ci95"].isna().all():
-        return "Additivity cannot be judged: the interaction needs at least 2 seeds per cell."
+        return (f"Additivity cannot be judged: the interaction needs at least {MIN_SEEDS} "
+                "seeds per cell.")
     lo, hi = inter["mean"] - inter["ci95"], inter["mean"] + inter["ci95"]
     covers = ((lo <= 0) & (hi >= 0)).all()
     worst = inter.loc[inter["mean"].abs().idxmax()]

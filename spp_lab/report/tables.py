@@ -2,12 +2,12 @@
 
 A cell reads ``34.98 ± 0.41 (−1.01 ± 0.30)``: the mean over seeds with its 95% CI, then the
 seed-paired change against the baseline condition with its CI (negative = lower error).
-With one seed it reads ``34.98 (−1.01), n=1``. Bold marks a row's best cell (lowest for an
-error or a loss; every cell tied with it too) only where it is resolved: against each other
-cell of the row, the seed-paired difference's CI excludes 0. With one seed per cell there
-is no CI, and the lowest is bold as in the paper. Writers: Markdown (and a plain
-:func:`markdown_table` helper), LaTeX (booktabs), HTML (a page with charset and style), and
-a tidy numeric CSV.
+Below 3 seeds a cell lists its values instead, ``34.61 / 35.35 (−0.80 / −1.22), n=2``: no
+CI. Bold marks a row's best cell (lowest for an error or a loss; every cell tied with it
+too) only where it is resolved: with 3 or more seeds in every cell, against each other cell
+of the row the seed-paired difference's CI excludes 0 (and is not a zero spread).
+Writers: Markdown (and a plain :func:`markdown_table` helper), LaTeX (booktabs), HTML (a
+page with charset and style), and a tidy numeric CSV.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ import math
 
 import pandas as pd
 
-from spp_lab.report.stats import cell_stats, paired_deltas, paired_differences, t975
+from spp_lab.report.stats import (
+    MIN_SEEDS,
+    cell_stats,
+    paired_deltas,
+    paired_differences,
+    t975,
+)
 
 
 def _num(x: float, signed: bool = False) -> str:
@@ -25,13 +31,21 @@ def _num(x: float, signed: bool = False) -> str:
     return text.replace("-", "−")
 
 
-def _cell(mean: float, ci: float, n: int, delta: pd.Series | None) -> str:
-    text = _num(mean) + (f" ± {ci:.2f}" if n >= 2 and not math.isnan(ci) else "")
+def _cell(mean: float, ci: float, n: int, delta: pd.Series | None,
+          values: list[float] | None = None, deltas: list[float] | None = None) -> str:
+    """``mean ± ci (Δ ± ci)``; below MIN_SEEDS, the values themselves and n."""
+    few = n < MIN_SEEDS or math.isnan(ci)
+    text = (" / ".join(_num(v) for v in values) if few and values else _num(mean)) + (
+        "" if few else f" ± {ci:.2f}")
     if delta is not None:
-        d = _num(delta["mean"], signed=True)
-        d += f" ± {delta['ci95']:.2f}" if delta["n"] >= 2 else ""
+        if delta["n"] < MIN_SEEDS and deltas:
+            d = " / ".join(_num(v, signed=True) for v in deltas)
+        else:
+            d = _num(delta["mean"], signed=True) + (
+                "" if delta["n"] < MIN_SEEDS or math.isnan(delta["ci95"])
+                else f" ± {delta['ci95']:.2f}")
         text += f" ({d})"
-    return text + (", n=1" if n < 2 else "")
+    return text + (f", n={n}" if few else "")
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
@@ -50,8 +64,8 @@ def _resolved_best(done: pd.DataFrame, rows: str, metric: str, part: pd.DataFram
     every other condition (paired CI excludes 0); with one seed a cell, the lowest."""
     low = part["mean"].min()
     best = set(part.loc[(part["mean"] - low).abs() <= 1e-9, "condition"])
-    if (part["n"] < 2).all():
-        return best
+    if (part["n"] < MIN_SEEDS).any() or len(part) < 2:
+        return set()  # too few seeds to call any cell the best
     row_value = part[rows].iloc[0]
     mine = done[done[rows] == row_value]
     ref = sorted(best, key=str)[0]
@@ -60,10 +74,10 @@ def _resolved_best(done: pd.DataFrame, rows: str, metric: str, part: pd.DataFram
         if cond in best:
             continue
         n = len(d)
-        if n < 2:
+        if n < MIN_SEEDS:
             return set()
         half = float(t975(n - 1)) * d.std(ddof=1) / math.sqrt(n)
-        if not d.mean() - half > 0:  # the other condition is not resolved as worse
+        if not half > 0 or not d.mean() - half > 0:  # the other condition is not resolved as worse
             return set()
     return best
 
@@ -77,6 +91,7 @@ def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str]
         deltas = paired_deltas(done, rows, metric, baseline, ci).rename(columns={
             "mean": "delta", "std": "delta_std", "n": "delta_n", "ci95": "delta_ci95"})
         tidy = tidy.merge(deltas, on=[rows, "condition"], how="left")
+    tidy["is_baseline"] = tidy["condition"] == baseline
     tidy["condition"] = pd.Categorical(tidy["condition"].astype(str), conditions, ordered=True)
     if not isinstance(done[rows].dtype, pd.CategoricalDtype):
         order = list(dict.fromkeys(done[rows]))  # rows in the order they first appear
@@ -84,6 +99,10 @@ def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str]
     tidy = tidy.sort_values([rows, "condition"], kind="stable").reset_index(drop=True)
     tidy.insert(2, "metric", metric)
     cells, best = {}, {}
+    values = done.groupby([rows, "condition"], observed=True)[metric].agg(list)
+    diffs = (paired_differences(done, rows, metric, baseline).groupby(
+        [rows, "condition"], observed=True)["delta"].agg(list) if baseline is not None
+        else pd.Series(dtype=object))
     for row_value, part in tidy.groupby(rows, sort=False, observed=True):
         marked = _resolved_best(done, rows, metric, part)
         for _, r in part.iterrows():
@@ -92,7 +111,9 @@ def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str]
                     r.get("delta")):
                 d = pd.Series({"mean": r["delta"], "ci95": r["delta_ci95"],
                                "n": r["delta_n"]})
-            cells[(row_value, r["condition"])] = _cell(r["mean"], r["ci95"], int(r["n"]), d)
+            key = (row_value, r["condition"])
+            cells[key] = _cell(r["mean"], r["ci95"], int(r["n"]), d, values.get(key),
+                               diffs.get(key))
             best[(row_value, r["condition"])] = r["condition"] in marked
     row_values = list(dict.fromkeys(tidy[rows]))
     cols = [c for c in conditions if (tidy["condition"] == c).any()]

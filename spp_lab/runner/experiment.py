@@ -18,19 +18,21 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError
 
-from spp_lab.config import NAME_PATTERN, RunConfig, flatten, set_dotted
+from spp_lab.config import RunConfig, flatten, set_dotted
 from spp_lab.errors import UserError, format_validation_error, load_yaml
 from spp_lab.runfolder import ReportSpec
+from spp_lab.schema import MAX_JOBS, FolderName
 
 
 class ExperimentFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=NAME_PATTERN, description="results/<name>/")
+    name: FolderName = Field(description="results/<name>/")
     description: str = ""
     base: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
@@ -212,6 +214,15 @@ def expand(exp: ExperimentFile, src: str | None = None, gpus: list | None = None
         mode="json")
     conditions, rules = _check_sections(exp, base_tree, src)
     zip_rows = list(zip(*exp.zip.values())) if exp.zip else [()]
+    count = math.prod(len(v) for v in exp.grid.values()) * len(zip_rows) * len(
+        conditions) * len(exp.seeds)
+    if count > MAX_JOBS:
+        sizes = " × ".join([f"{k} {len(v)}" for k, v in exp.grid.items()]
+                           + ([f"zip {len(zip_rows)}"] if exp.zip else [])
+                           + [f"conditions {len(conditions)}", f"seeds {len(exp.seeds)}"])
+        raise UserError(f"{src}: {sizes} = {count:,} jobs; an experiment may have at most "
+                        f"{MAX_JOBS:,} (spp_lab.schema.MAX_JOBS): split it, or sweep fewer "
+                        "values")
     jobs: list[Job] = []
     seen: dict[str, str] = {}
     used = [False] * len(rules)
@@ -241,6 +252,31 @@ def expand(exp: ExperimentFile, src: str | None = None, gpus: list | None = None
     if not jobs:
         raise UserError(f"{src}: exclude removes every job; nothing to run")
     return jobs
+
+
+def unread_switches(exp: ExperimentFile, jobs: list[Job]) -> list[str]:
+    """Grid, zip or condition values that a job's head never reads: those jobs give the
+    same numbers under different ids; one note per (key, condition), saying what to write
+    instead."""
+    from spp_lab.models._api import HEAD_SWITCHES, head_spec
+
+    base = flatten(exp.base)
+    found: dict[tuple[str, str], list[Any]] = {}
+    for job in jobs:
+        spec = head_spec(job.config.model.head)
+        for key, value in job.values.items():
+            leaf = key.removeprefix("model.")
+            if key.startswith("model.") and leaf in HEAD_SWITCHES and leaf not in spec.uses \
+                    and value != base.get(key):
+                seen = found.setdefault((key, job.condition), [])
+                seen += [] if value in seen else [value]
+    notes = []
+    for (key, cname), vals in found.items():
+        notes.append(f"{key} ({', '.join(map(repr, vals))}) reaches condition {cname!r}, "
+                     "whose head does not read it: those jobs give the same numbers under "
+                     f"different run ids. Set {key} in the conditions whose head reads it, "
+                     f"or exclude all but one value for {cname!r}")
+    return notes
 
 
 def _matches(rule: dict[str, Any], flat: dict[str, Any], condition: str, seed: int) -> bool:

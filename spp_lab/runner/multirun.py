@@ -17,6 +17,7 @@ import yaml
 
 from spp_lab.errors import UserError, load_yaml, load_yaml_text
 from spp_lab.runner.select import _split_top
+from spp_lab.schema import MAX_JOBS
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -24,6 +25,9 @@ def parse_seeds(text: str) -> list[int]:
     try:
         if "-" in text.strip("-") and "," not in text:
             lo, hi = (int(p) for p in text.split("-"))
+            if hi - lo + 1 > MAX_JOBS:
+                raise UserError(f"--seeds {text}: {hi - lo + 1:,} seeds; an experiment may "
+                                f"have at most {MAX_JOBS:,} jobs")
             seeds = list(range(lo, hi + 1))
         else:
             seeds = [int(p) for p in text.split(",") if p.strip()]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from spp_lab.errors import UserError, format_validation_error
 from spp_lab.runfolder import ExperimentFolder, ExperimentSpec, RunFolder, RunState
 from spp_lab.runner.executors.base import Outcome, RunOptions
-from spp_lab.runner.experiment import Job, expand, prepare
+from spp_lab.runner.experiment import Job, expand, prepare, unread_switches
 from spp_lab.runner.select import parse_only, select
 from spp_lab.runs import run_dir
 from spp_lab.runs import scalar as _scalar
@@ -67,11 +67,13 @@ def _raise(text: str) -> Any:
 def plan(path: str | dict[str, Any], *, smoke: bool = False,
          overrides: list[str] | None = None, only: list[str] | None = None,
          executor: str = "local", options: Mapping[str, Any] | None = None,
-         labels: Mapping[str, str] | None = None) -> Plan:
+         labels: Mapping[str, str] | None = None, data: str | None = None) -> Plan:
     """The jobs of an experiment file and their states; ``--only`` must select some, and
     the selected jobs pass every check that can be made before training (:mod:`.checks`).
     ``options``: the executor's settings over the file's section (``labels``: their names
-    as given, for errors)."""
+    as given, for errors). ``data``: a data problem (a missing root, a bad folder) is an
+    ``error`` or a ``warn`` ing; by default an error where the jobs run on this machine
+    (the local executor) and a warning where they run elsewhere (the data is there)."""
     from spp_lab.checks import check_configs
     from spp_lab.runner.executors import get_executor
 
@@ -87,11 +89,11 @@ def plan(path: str | dict[str, Any], *, smoke: bool = False,
         raise UserError(f"--only {' '.join(only or [])}: selects none of the {len(every)} "
                         f"jobs of {path}; `spp-lab ls {path}` lists their values")
     check_configs([(f"job {j.condition!r} {j.values}", j.config) for j in jobs], path,
-                  gpus=target)
+                  gpus=target, data=data or ("error" if where else "warn"))
     states = {j.run_id: RunFolder(run_dir(j.config, j.run_id)).state() for j in jobs}
     out = Plan(exp, path, every, jobs, states, executor, settings)
     note = old_default_note(out)
-    out.notes += [note] if note else []
+    out.notes += unread_switches(exp, jobs) + ([note] if note else [])
     return out
 
 

@@ -60,8 +60,12 @@ def files_of(data: Any) -> dict[str, Any]:
     return out
 
 
+def every_file(data: Any) -> list[Path]:
+    return [f for s in files_of(data).values() for f in s.files]
+
+
 @register_dataset("imagefolder", classes=lambda data: None, needs_root=True, check=check,
-                  device_decode=True,
+                  device_decode=True, files=every_file,
                   uses=("root", "val_fraction", "test_fraction", "decode", "skip_bad"))
 def load(data: Any, train_seed: int) -> Any:
     from spp_lab.data.files import file_splits

@@ -36,6 +36,7 @@ class Outcome:
     busy: list[str] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  # run id → one-line reason
+    user_errors: list[str] = field(default_factory=list)  # failed on the config or the data
     stopped: str | None = None  # why the grid stopped before every job ran
 
 
@@ -112,6 +113,8 @@ def settle(code: int, job: Any, attempt: int, retries: int, out: Outcome, progre
     out.reasons[job.run_id] = one_line(reason)
     if code in NOT_RETRIED or attempt > retries:
         kind = NOT_RETRIED.get(code, "failed")
+        if code == EXIT_USER:
+            out.user_errors.append(job.run_id)
         (out.diverged if kind == "diverged" else out.failed).append(job.run_id)
         progress.finish(job, kind, reason=out.reasons[job.run_id])
         return False
