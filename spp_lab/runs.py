@@ -160,4 +160,18 @@ def environment() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[pkg] = None
     return {"host": socket.gethostname(), "python": platform.python_version(),
-            "platform": platform.platform(), "git_commit": git_commit(), "versions": versions}
+            "platform": platform.platform(), "cpu": cpu_model(), "git_commit": git_commit(),
+            "versions": versions}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what ``platform`` knows): two CPUs can
+    give different last digits for the same config."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

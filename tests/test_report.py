@@ -369,3 +369,16 @@ def test_no_forking_while_another_thread_runs():
     finally:
         stop.set()
         other.join()
+
+
+def test_a_report_says_when_its_runs_ran_in_different_environments():
+    from spp_lab.report.build import mixed_environments
+
+    runs = pd.DataFrame({"finished": [True, True, True, False],
+                         "env.cpu": ["Xeon A", "Xeon A", "EPYC B", "Other C"],
+                         "env.torch": ["2.14.1"] * 4, "env.device": ["cpu"] * 4})
+    note = mixed_environments(runs)[0]
+    assert note.startswith("These runs ran in 2 environments (Xeon A, 2.14.1, cpu; EPYC B, "
+                           "2.14.1, cpu)")  # the unfinished run's machine does not count
+    assert mixed_environments(runs[runs["env.cpu"] == "Xeon A"]) == []
+    assert mixed_environments(runs.drop(columns=["env.cpu", "env.torch", "env.device"])) == []

@@ -38,6 +38,7 @@ def write_report(exp_dir: str | Path, paper: bool = False, workers: int | None =
                "are kept on disk, out of these tables and `runs.csv`.", ""]
     if runs.empty:
         return _finish(out, md + ["No runs yet."])
+    md += mixed_environments(runs)
     with Charts() as charts:  # drawn meanwhile, where forking is safe
         md += _sections(runs, epochs, spec, out, paper, charts)
         save_runs(runs, folder.path)
@@ -78,6 +79,20 @@ def _sections(runs: pd.DataFrame, epochs: pd.DataFrame, spec, out: Path, paper: 
     test_size = int(done["data.image_size"].iloc[0]) if "data.image_size" in done else None
     hist = with_runs(epochs, done, ["condition", rep.rows])
     return md + sections.charts(done, hist, spec, rep.metric, out, test_size, charts)
+
+
+def mixed_environments(runs: pd.DataFrame) -> list[str]:
+    """A note when the finished runs ran on more than one CPU model, torch or device: the
+    same config can then differ in the last digits, which the tables do not show."""
+    cols = [c for c in ("env.cpu", "env.torch", "env.device") if c in runs]
+    done = runs[runs["finished"]] if "finished" in runs else runs
+    kinds = done[cols].dropna(how="all").drop_duplicates() if cols else done.iloc[:0]
+    if len(kinds) < 2:
+        return []
+    listed = "; ".join(", ".join(str(v) for v in r if pd.notna(v)) for r in kinds.values)
+    return [f"These runs ran in {len(kinds)} environments ({listed}): a config run on two "
+            "CPUs or torch versions can give different numbers (the `env.*` columns of "
+            "`runs.csv` say which run ran where).", ""]
 
 
 def _finish(out: Path, md: list[str]) -> Path:

@@ -50,6 +50,10 @@ def run_row(snap: Snapshot, run_id: str, cfg: dict[str, Any]) -> dict[str, Any]:
     row |= {k: _scalar(v) for k, v in flatten(cfg).items()}
     for split, n in (metrics.get("data") or {}).items():  # the real split sizes
         row[f"data.num_{split}"] = n
+    # where it ran: runs of one config on two CPUs (or torch versions) differ in the digits
+    row["env.cpu"] = status.get("cpu")
+    row["env.torch"] = (status.get("versions") or {}).get("torch")
+    row["env.device"] = metrics.get("device")
     return row
 
 
