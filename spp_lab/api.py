@@ -69,7 +69,7 @@ def run_experiment(path: str | Path, *, only: Sequence[str] = (),
                    force=force, retry_failed=retry_failed)
     if out.stopped:
         raise UserError(f"stopped: {out.stopped}", code=1)
-    if report and not out.interrupted:
+    if report and not (out.interrupted or out.not_started):
         publish(p.folder.path, p.every_job[0].config.logging.wandb,
                 say=print if verbose else (lambda *_: None))
     runs = load_runs(p.folder.path)

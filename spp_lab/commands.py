@@ -67,7 +67,7 @@ def cmd_train(args) -> int:
 def _train_job(args) -> int:
     """``spp-lab train --experiment FILE condition=... seed=... key=value``: the one job of
     the file those values pick, run like the runner runs it (lock, status, W&B group)."""
-    from spp_lab.runner.executors.base import EXIT_DONE, job_spec
+    from spp_lab.runner.executors.base import EXIT_DONE, EXIT_USER, job_spec
     from spp_lab.runner.plan import plan
 
     picks = [t for t in [args.config, *args.overrides] if t]
@@ -79,6 +79,10 @@ def _train_job(args) -> int:
     from spp_lab.runner.worker import execute
 
     job = p.jobs[0]
+    if p.states[job.run_id].state == "done":  # a sweep agent re-sent a finished job
+        print(f"run {job.run_id} ({job.condition}, seed {job.seed}): already done "
+              f"({p.folder.run(job.run_id).path}); nothing to do")
+        return 0
     p.folder.path.mkdir(parents=True, exist_ok=True)
     from spp_lab.runner.plan import experiment_spec
 
@@ -88,7 +92,7 @@ def _train_job(args) -> int:
     state = p.folder.run(job.run_id).state()
     print(f"run {job.run_id} ({job.condition}, seed {job.seed}): {state.state}"
           + (f": {state.reason}" if state.reason else ""))
-    return 0 if code == EXIT_DONE else 1
+    return 0 if code == EXIT_DONE else 2 if code == EXIT_USER else 1
 
 
 def _plan(args, **kw):
@@ -158,7 +162,6 @@ def _print_experiment(p) -> int:
 
 
 def cmd_ls(args) -> int:
-    from spp_lab.runfolder import STATES
 
     p, _ = _plan(args, data="warn")  # listing needs no data; the jobs check theirs
     _notes(p)
@@ -175,20 +178,32 @@ def cmd_ls(args) -> int:
     rows = [{"run_id": j.run_id, "condition": j.condition, "seed": j.seed, "values": j.values,
              "status": p.states[j.run_id].state, "reason": p.states[j.run_id].reason}
             for j in p.jobs]
-    counts = {s: sum(r["status"] == s for r in rows) for s in STATES}
+    counts = _counts(r["status"] for r in rows)
     if args.json:
         json.dump({"experiment": p.exp.name, "jobs": rows, "counts": counts}, sys.stdout,
                   indent=2, default=str)
         print()
         return 0
-    print(f"{p.exp.name}: {len(rows)} jobs · " + ", ".join(
-        f"{v} {k}" for k, v in counts.items() if v))
+    print(f"{p.exp.name}: {len(rows)} jobs · " + _counts_text(counts))
     for r in rows:
         vals = " ".join(f"{k}={v}" for k, v in r["values"].items())
         why = f"  ({r['reason']})" if r["reason"] and r["status"] != "interrupted" else ""
         print(f"  {r['run_id']}  {r['status']:<11} {r['condition']:<20} seed={r['seed']} "
               f"{vals}{why}")
     return 0
+
+
+def _counts(states) -> dict[str, int]:
+    """How many jobs are in each state, in the states' order: the one count that ls, the
+    end of run, runs.csv and the report share."""
+    from spp_lab.runfolder import STATES
+
+    found = list(states)
+    return {s: found.count(s) for s in STATES}
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items() if v)
 
 
 def cmd_run(args) -> int:
@@ -214,16 +229,19 @@ def cmd_run(args) -> int:
 
         write_atomic(p.folder.experiment_yaml, as_yaml(source))
     out = run_plan(p, opts, force=args.force, retry_failed=args.retry_failed)
+    now = _counts(p.folder.run(j.run_id).state().state for j in p.jobs)
     print(f"{p.exp.name}: {len(out.done)} done, {len(out.failed)} failed, "
           f"{len(out.diverged)} diverged, {len(skipped) + len(out.busy)} skipped, "
-          f"{len(out.interrupted)} interrupted")
+          f"{len(out.interrupted)} interrupted" + (
+              f", {len(out.not_started)} not started" if out.not_started else "")
+          + f" · the grid now: {_counts_text(now)} (as spp-lab ls counts)")
     for rid in out.failed + out.diverged:
         print(f"  {rid}: {out.reasons.get(rid, '')} (log: {p.folder.run(rid).log})")
     if out.stopped:
         raise UserError(f"stopped: {out.stopped}. Finished runs are kept; free space (or make "
                         f"{p.folder.path} writable) and run again to complete the grid",
                         code=1)
-    if out.interrupted:
+    if out.interrupted or out.not_started:
         return 130
     if not args.no_report:
         _report(p.folder, wandb_cfg=p.every_job[0].config)

@@ -133,15 +133,39 @@ def _safe_logger_class():
                 return None
 
         def log_metrics(self, metrics, step=None):
-            return self._guard(super().log_metrics, metrics, step)
+            """At W&B step = Lightning's step, which a resumed attempt restores from the
+            checkpoint: the rows of both attempts line up in one W&B run after sync (W&B's
+            own counter would restart at 0 and drop the resumed epochs)."""
+            def log() -> None:
+                if step is None:
+                    self.experiment.log(dict(metrics))
+                else:
+                    self.experiment.log(dict(metrics, **{"trainer/global_step": step}),
+                                        step=int(step))
+            return self._guard(log)
 
         def log_hyperparams(self, params, *args, **kwargs):
-            return self._guard(super().log_hyperparams, params, *args, **kwargs)
+            """Nothing: the run's config is the flat run config given at ``init`` (the
+            module's nested hparams would repeat every key)."""
+            return None
 
         def finalize(self, status):
             return self._guard(super().finalize, status)
 
     return SafeWandbLogger
+
+
+def abort(logger, why: str) -> None:
+    """An interrupted or failed attempt: flush and close its W&B run, so the epochs it
+    logged are in its offline file; the resumed attempt continues the same run id."""
+    if logger is None:
+        return
+    try:
+        run = logger.experiment
+        run.summary["stopped"] = why
+        run.finish(exit_code=1)
+    except Exception as err:  # noqa: BLE001
+        _warn_once(f"W&B could not close the run: {err}")
 
 
 def finish(logger, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +182,9 @@ def finish(logger, metrics: dict[str, Any]) -> dict[str, Any]:
                     metrics["final"].items()}  # runs.csv's names: a sweep's metric
         summary |= {k: v for k, v in metrics.get("test", {}).items() if v is not None}
         run.summary.update(summary)
+        # the real split sizes (an image folder's, not the shapes defaults)
+        run.config.update({f"data.num_{k}": v for k, v in (metrics.get("data") or {}).items()},
+                          allow_val_change=True)
         config = dict(run.config)
         keep = ("run_id", "config_hash", "git_commit", "experiment_file", "experiment",
                 "model.arch", "model.head", "model.levels", "train.sizes", "train.seed")
@@ -178,14 +205,22 @@ def sync_offline(folder) -> int:
     from spp_lab.errors import UserError
 
     root = folder.wandb_dir
-    runs = sorted(str(p) for p in root.glob("offline-run-*")) + sorted(
-        str(p) for p in root.glob("wandb/offline-run-*"))  # folders of spp-lab before 0.2
+    found = sorted(root.glob("offline-run-*")) + sorted(
+        root.glob("wandb/offline-run-*"))  # folders of spp-lab before 0.2
+    runs = [str(p) for p in found if _has_records(p)]
+    if len(runs) < len(found):
+        print(f"sync: skipping {len(found) - len(runs)} offline runs with nothing logged")
     if not runs:
-        raise UserError(f"sync: no offline W&B runs under {root}")
+        raise UserError(f"sync: no offline W&B runs with data under {root}")
     wandb_bin = Path(sys.executable).with_name("wandb")  # the venv's script
     cmd = [str(wandb_bin) if wandb_bin.exists() else "wandb", "sync", *runs]
     print(f"sync: {len(runs)} offline runs")
     return subprocess.call(cmd)
+
+
+def _has_records(run_dir: Path) -> bool:
+    """An offline run folder whose ``.wandb`` file holds more than its 7-byte header."""
+    return any(f.stat().st_size > 7 for f in run_dir.glob("*.wandb"))
 
 
 def sweep_config(exp: Any, source: str, jobs: list) -> dict[str, Any]:

@@ -193,7 +193,11 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     ckpt = usable_checkpoint(run) if cfg.train.checkpoint else None
     if ckpt is not None:
         print(f"== resuming from {ckpt}")
-    trainer.fit(model, dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    try:
+        trainer.fit(model, dm, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    except BaseException as err:  # interrupted, diverged, failed: W&B keeps what it got
+        tracking.abort(logger, type(err).__name__)
+        raise
     if not history.rows:
         raise RuntimeError("training finished without a validation epoch")
     test = _score_test(trainer, model, dm, cfg)

@@ -81,6 +81,10 @@ def test_export_sweep_and_one_agent_style_run(tmp_path):
     assert status["wandb"]["id"] == f"sw-{job.run_id}" and status["condition"] == "SPP"
     listed = json.loads(spp_lab("ls", str(exp), "--json").stdout)
     assert listed["counts"]["done"] == 1  # the same run folder `spp-lab run` would use
+    # The agent sent the same point again: done already, exit 0 (a sweep records no failure).
+    again = subprocess.run(cmd + [f"{k}={v}" for k, v in point.items()], capture_output=True,
+                           text=True, env=env, timeout=300)
+    assert again.returncode == 0 and "already done" in again.stdout, again.stderr
 
 
 def test_train_prints_a_line_per_epoch_and_help_lists_choices(tmp_path):

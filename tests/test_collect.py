@@ -43,7 +43,8 @@ def exp(tmp_path):
                         {"epoch": 1, "train_size": "32", "val_top1_err": 40.0, "lr": 0.1},
                         {"epoch": 2}, {"epoch": 3}])  # one row per epoch of metrics.json
     failed = RunFolder(root / "runs" / "a_failed")
-    failed.update_status(state="failed", condition="x", seed=3, attempts=2, error="boom")
+    failed.update_status(state="failed", condition="x", seed=3, attempts=2, error="boom",
+                         cpu="Xeon X", versions={"torch": "2.14.1", "wandb": None})
     failed.write_config({"train": {"seed": 30}})  # the status's seed is the job's
     return root
 
@@ -63,11 +64,13 @@ def test_a_run_row_holds_every_field_of_its_files(exp):
         "model.arch": "zf5", "model.levels": "6-3-2-1", "model.fc_dims": "none",
         "train.seed": 7, "train.epochs": 4,
         "data.num_train": 900, "data.num_val": 180,  # the real split sizes, from metrics
+        "env.cpu": None, "env.torch": None, "env.device": None,  # an older folder: unknown
     }
     bad = runs.set_index("run_id").loc["a_failed"]
     assert (bad["condition"], bad["seed"], bad["status"], bad["finished"], bad["attempts"],
             bad["error"]) == ("x", 3, "failed", False, 2, "boom")
     assert bad[["val_top1_err", "best_epoch", "epochs", "model.arch"]].isna().all()
+    assert (bad["env.cpu"], bad["env.torch"]) == ("Xeon X", "2.14.1")  # where it ran
 
 
 def test_rows_follow_the_experiment_conditions_then_seed(exp):

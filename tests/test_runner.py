@@ -142,7 +142,9 @@ def test_sigkill_mid_grid_then_rerun_completes_with_results_kept_once(tmp_path):
         assert _history_epochs(tmp_path, rid) == [0, 1, 2]
 
 
-def test_sigterm_marks_running_jobs_interrupted_and_they_resume(tmp_path):
+def test_sigint_marks_running_jobs_interrupted_and_they_resume(tmp_path):
+    """Ctrl-C of the runner (a SIGINT to it alone, as `kill -INT`): the jobs are stopped with
+    the same signal, say so, and the end-of-run counts are the ones ls prints."""
     path = experiment(tmp_path, n=512, epochs=4)
     proc = subprocess.Popen([str(BIN / "spp-lab"), "run", str(path), "--workers", "2"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -150,13 +152,17 @@ def test_sigterm_marks_running_jobs_interrupted_and_they_resume(tmp_path):
     first = lambda: [p for p in (tmp_path / "results/g/runs").glob("*/history.csv")  # noqa
                      if len(p.read_text().splitlines()) > 1]  # header + an epoch's row
     assert wait_for(lambda: (tmp_path / "results/g/runs").exists() and first())
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
     status = runs(tmp_path)
     assert "interrupted" in {s["state"] for s in status.values()}
     assert "running" not in {s["state"] for s in status.values()}
     resumed = [rid for rid, s in status.items() if s["state"] == "interrupted"]
+    assert {status[rid]["reason"] for rid in resumed} == {"SIGINT"}
+    listed = json.loads(spp_lab("ls", str(path), "--json", cwd=tmp_path).stdout)["counts"]
+    text = ", ".join(f"{v} {k}" for k, v in listed.items() if v)
+    assert f"the grid now: {text} (as spp-lab ls counts)" in out
     # A job stopped before its first epoch ended has no history yet: nothing to keep.
     kept = {rid: _history_epochs(tmp_path, rid) if (tmp_path / "results/g/runs" / rid /
             "history.csv").exists() else [] for rid in resumed}

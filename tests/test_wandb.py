@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,41 @@ def wandb_env(tmp_path):
 
 def offline_runs(exp_dir: Path) -> list[Path]:
     return sorted((exp_dir / "wandb").glob("offline-run-*"))
+
+
+def _records(path: Path):
+    """The records of a ``.wandb`` transaction log, parsed with wandb's own protobuf
+    (``wandb_internal_pb2.Record``); the framing is LevelDB's log format (32 KiB blocks,
+    7-byte record headers) after wandb's 7-byte file header. wandb 0.31 has no Python
+    reader of its own."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B", f"{path}: not a W&B transaction log"
+    block, head, pos, buf = 32768, 7, 7, b""
+    while pos + head <= len(data):
+        left = block - pos % block
+        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + head])
+        if left < head or (kind == 0 and length == 0):  # the rest of a block: padding
+            pos += left
+            continue
+        chunk = data[pos + head:pos + head + length]
+        pos += head + length
+        buf = chunk if kind in (1, 2) else buf + chunk  # FULL, FIRST; MIDDLE, LAST
+        if kind in (1, 4):
+            rec = wandb_internal_pb2.Record()
+            rec.ParseFromString(buf)
+            yield rec
+
+
+def history(run_dir: Path) -> list[dict]:
+    """The history rows of an offline run, as W&B replays them on sync."""
+    return [{(i.key or "/".join(i.nested_key)): json.loads(i.value_json)
+             for i in rec.history.item}
+            for f in run_dir.glob("*.wandb") for rec in _records(f)
+            if rec.WhichOneof("record_type") == "history"]
 
 
 def with_mode(path: Path, mode: str | None) -> Path:
@@ -55,6 +89,14 @@ def test_offline_runs_grouped_by_experiment_and_condition(tmp_path, wandb_env):
         assert cfg["experiment_file"] == str(path) and "git_commit" in cfg
         assert w["config_keys"] > 40  # the full flattened run config
         assert Path(w["dir"]).is_relative_to(tmp_path / "results" / "g" / "wandb")
+        (mine,) = [d for d in dirs if d.name.endswith(f"-g-{rid}")]
+        recs = [rec for f in mine.glob("*.wandb") for rec in _records(f)]
+        updates = [i for rec in recs if rec.WhichOneof("record_type") in ("run", "config")
+                   for i in (rec.run.config.update if rec.WhichOneof("record_type") == "run"
+                             else rec.config.update)]
+        keys = {i.key or "/".join(i.nested_key) for i in updates}
+        assert "model.head" in keys and "data.num_train" in keys
+        assert not keys & {"model", "data", "train", "logging"}  # no nested copies
     assert not (tmp_path / "wandb-env").exists() or not any((tmp_path / "wandb-env").rglob(
         "offline-run-*"))  # W&B files live under the results folder
     leaked = [p for p in tmp_path.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
@@ -92,8 +134,9 @@ def test_resumed_job_continues_its_wandb_run(tmp_path, wandb_env):
                             cwd=tmp_path, env={**__import__("os").environ, **wandb_env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     root = tmp_path / "results" / "g" / "runs"
-    assert wait_for(lambda: root.exists() and any(root.glob("*/history.csv")))
-    time.sleep(0.5)
+    done_epoch = lambda: [p for p in root.glob("*/history.csv")  # noqa: E731
+                          if len(p.read_text().splitlines()) > 1]  # header + an epoch
+    assert wait_for(lambda: root.exists() and done_epoch())
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
     interrupted = [rid for rid, s in runs(tmp_path).items() if s["state"] == "interrupted"]
@@ -101,10 +144,28 @@ def test_resumed_job_continues_its_wandb_run(tmp_path, wandb_env):
     assert spp_lab("run", str(path), "--workers", "2", *zf5, env=wandb_env,
                    cwd=tmp_path).returncode == 0
     dirs = offline_runs(tmp_path / "results" / "g")
+    resumed = []
     for rid in interrupted:
-        mine = [d for d in dirs if d.name.endswith(f"-g-{rid}")]
+        mine = sorted(d for d in dirs if d.name.endswith(f"-g-{rid}"))
         assert len(mine) == 2  # the first attempt and the resumed one: one W&B run id
         assert runs(tmp_path)[rid]["wandb"]["id"] == f"g-{rid}"
+        log = (root / rid / "log.txt").read_text()
+        if "== resuming from" in log:
+            resumed.append(rid)
+        # Read back as W&B will replay them on sync: every epoch of history.csv once (a
+        # job stopped before its first checkpoint starts over), at steps that keep rising
+        # from the first attempt into the resumed one.
+        first, second = ([r for r in history(d) if "val/top1_err" in r] for d in mine)
+        if rid in resumed:
+            assert first, "the interrupted attempt's epochs were not flushed"
+            rows = first + second
+        else:
+            rows = second
+        assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+        steps = [r["_step"] for r in rows]
+        assert steps == sorted(steps) and len(set(steps)) == 4
+        assert all(r["_step"] == r["trainer/global_step"] for r in rows)
+    assert resumed  # at least one job continued from its checkpoint
 
 
 def test_force_rerun_replaces_its_offline_run_and_the_warning_names_the_folder(tmp_path,
@@ -125,3 +186,17 @@ def test_force_rerun_replaces_its_offline_run_and_the_warning_names_the_folder(t
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(mine()) == 1  # the earlier offline run is gone: sync uploads one
     assert not (exp_dir / "wandb" / "wandb").exists()  # not nested
+
+
+def test_sync_skips_offline_runs_with_nothing_logged(tmp_path, capsys):
+    from spp_lab.errors import UserError
+    from spp_lab.runfolder import ExperimentFolder
+    from spp_lab.tracking import sync_offline
+
+    folder = ExperimentFolder(tmp_path / "g")
+    empty = folder.wandb_dir / "offline-run-20261203_000000-g-abc"
+    empty.mkdir(parents=True)
+    (empty / "run-g-abc.wandb").write_bytes(b":W&B\xe1\xbe\x00")  # the header alone
+    with pytest.raises(UserError, match="no offline W&B runs with data under"):
+        sync_offline(folder)
+    assert "skipping 1 offline runs with nothing logged" in capsys.readouterr().out

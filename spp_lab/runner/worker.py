@@ -42,6 +42,10 @@ class Interrupted(BaseException):
 
 
 def _raise_interrupted(signum, frame):
+    """The first SIGTERM/SIGINT stops the job; later ones are ignored, so that its clean-up
+    (the checkpoint, the status, the W&B run's flush) is not cut short."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
     raise Interrupted(signal.Signals(signum).name)
 
 

@@ -37,6 +37,7 @@ class Outcome:
     interrupted: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)  # run id → one-line reason
     user_errors: list[str] = field(default_factory=list)  # failed on the config or the data
+    not_started: list[str] = field(default_factory=list)  # queued when the grid stopped
     stopped: str | None = None  # why the grid stopped before every job ran
 
 

@@ -141,6 +141,7 @@ class LocalExecutor:
             _start(warm)
             warm.join()
         queue = deque((job, 1) for job in jobs)
+        told: set[int] = set()  # job processes sent the stop signal
         free = list(range(len(self.slots)))
         running: dict[int, tuple[Any, Any, int]] = {}
         self.progress.start(jobs)
@@ -168,10 +169,13 @@ class LocalExecutor:
                 _start(proc)
                 running[slot] = (proc, job, attempt)
                 self.progress.begin(job, run.path)
-            if self._stop:
+            if self._stop:  # the jobs get the signal the runner got (SIGINT or SIGTERM)
+                sig = getattr(signal, self._stop, signal.SIGTERM) if self._stop.startswith(
+                    "SIG") else signal.SIGTERM
                 for proc, _, _ in running.values():
-                    if proc.is_alive():
-                        proc.terminate()
+                    if proc.is_alive() and proc.pid is not None and proc.pid not in told:
+                        os.kill(proc.pid, sig)  # once: a job stops cleanly, in its time
+                        told.add(proc.pid)
             time.sleep(0.05)
             for slot, (proc, job, attempt) in list(running.items()):
                 if proc.exitcode is None:
@@ -192,8 +196,8 @@ class LocalExecutor:
                 if retry:
                     queue.append((job, attempt + 1))
             self.progress.refresh()
-        if self._stop:
-            out.interrupted += [job.run_id for job, _ in queue]
+        if self._stop:  # never started this time: they keep their state (new, interrupted)
+            out.not_started += [job.run_id for job, _ in queue]
         self.progress.stop()
         return out
 
