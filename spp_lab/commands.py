@@ -350,7 +350,8 @@ def cmd_export(args) -> int:
     from spp_lab.export import export_run
 
     try:
-        print(f"export: {export_run(run.last_ckpt, size, out)}")
+        print(f"export: {export_run(run.path, size, out)} (one file: weights, input "
+              "normalisation, class names and input size inside)")
     except ValueError as err:
         raise UserError(str(err)) from None
     return 0

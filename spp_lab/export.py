@@ -1,11 +1,14 @@
 """ONNX export of a model with an SPP head, at one fixed input size.
 
 ONNX has no adaptive pooling, so the exported copy pools each pyramid level with a fixed
-window: ``a/n`` (window = stride) for adaptive bins, which is exact only where the map side
-is a multiple of the level (``a % n == 0``), and the §2.3 window and stride for paper bins.
-Elsewhere :func:`export_onnx` raises a ValueError naming the map size, the level, and input
-sizes near the requested one that do export. The exporter itself failing (an operator a torch
-release cannot lower) becomes a RuntimeError naming the torch version.
+window: for adaptive bins the window and stride that give exactly the adaptive bins where
+one exists (``a % n == 0``, and others: a 3-map into 2 bins is window 2, stride 1), for
+paper bins the §2.3 window and stride. Elsewhere :func:`export_onnx` raises a ValueError
+naming the map size, the level, and the input sizes that do export, nearest first. The
+file stands alone: the weights inside it, the input normalisation inside the graph (feed
+RGB pixels, 0-255, as float), and metadata (input size and layout, class names, the run)
+in its ``metadata_props``. The exporter itself failing (an operator a torch release cannot
+lower) becomes a RuntimeError naming the torch version.
 
     spp-lab export results/<name>/runs/<run_id> --size 64     # → model-64px.onnx beside it
 """
@@ -19,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spp_lab.layers.bins import paper_window
+from spp_lab.layers.bins import adaptive_edges, paper_window
 from spp_lab.layers.pools import POOLS
 from spp_lab.layers.spp import SpatialPyramidPool2d
 from spp_lab.models.net import SPPNet, conv_map_size
@@ -51,15 +54,28 @@ def _window(a: int, n: int, bins: str) -> tuple[int, int]:
         if found is None:
             raise ValueError(f"bins='paper' has no window for a={a}, n={n}")
         return found
-    if a % n:
-        raise ValueError(f"a={a} is not a multiple of n={n}")
-    return a // n, a // n
+    found = adaptive_window(a, n)
+    if found is None:
+        raise ValueError(f"adaptive bins of a={a} into n={n} are no fixed window")
+    return found
+
+
+def adaptive_window(a: int, n: int) -> tuple[int, int] | None:
+    """(window, stride) whose pooling gives exactly the adaptive bins of ``a`` into ``n``,
+    or None: the bins must all have one length and start at multiples of one stride."""
+    bins = adaptive_edges(a, n)
+    sizes = {e - s for s, e in bins}
+    stride = bins[1][0] - bins[0][0] if n > 1 else 1
+    if len(sizes) != 1 or any(s != i * stride for i, (s, _) in enumerate(bins)):
+        return None
+    return sizes.pop(), max(stride, 1)
 
 
 def exportable_sizes(model: SPPNet, near: int, span: int = 32) -> list[int]:
-    """Input sizes within ``span`` px of ``near`` whose conv map every level divides."""
-    return [s for s in range(max(8, near - span), near + span + 1)
-            if _problem(model, s) is None]
+    """Input sizes within ``span`` px of ``near`` that export exactly, nearest first."""
+    found = [s for s in range(max(8, near - span), near + span + 1)
+             if _problem(model, s) is None]
+    return sorted(found, key=lambda s: (abs(s - near), s))
 
 
 def _problem(model: SPPNet, size: int) -> tuple[int, int] | None:
@@ -72,39 +88,85 @@ def _problem(model: SPPNet, size: int) -> tuple[int, int] | None:
         return (0, 0)
     for a in (h, w):
         for n in head.levels:
-            if a % n:
+            if adaptive_window(a, n) is None:
                 return a, n
     return None
 
 
-def export_run(checkpoint: Path, size: int, path: Path) -> Path:
-    """A run's network from its checkpoint (loaded ``weights_only``) exported at ``size``."""
+class Pixels(nn.Module):
+    """The network behind the training input normalisation: takes RGB pixels, 0-255."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        from spp_lab.module import _MEAN, _STD
+
+        self.net = net
+        self.register_buffer("mean", _MEAN.clone())
+        self.register_buffer("std", _STD.clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net((x - self.mean) / self.std)
+
+
+def export_run(run_dir: Path, size: int | None, path: Path) -> Path:
+    """A finished run's network (its checkpoint loaded ``weights_only``) exported at
+    ``size`` (default: the training size), with its class names and size as metadata."""
+    import json
+
     from spp_lab.module import SPPClassifier
+    from spp_lab.runfolder import RunFolder
 
-    model = SPPClassifier.load_from_checkpoint(checkpoint, map_location="cpu",
+    run = RunFolder(run_dir)
+    model = SPPClassifier.load_from_checkpoint(run.last_ckpt, map_location="cpu",
                                                weights_only=True)
-    return export_onnx(model.net, size, path)
+    size = size or int(model.hparams["image_size"])
+    try:
+        classes = json.loads(run.metrics_file.read_text()).get("classes")
+    except (OSError, ValueError):
+        classes = None
+    meta = {"run_id": run.run_id, "classes": json.dumps(classes)}
+    return export_onnx(model.net, size, path, metadata=meta)
 
 
-def export_onnx(model: SPPNet, size: int, path: str | Path) -> Path:
-    """Export ``model`` (a copy, in eval mode) for ``1×3×size×size`` inputs to ``path``."""
+def export_onnx(model: SPPNet, size: int, path: str | Path, pixels: bool = True,
+                metadata: dict[str, str] | None = None) -> Path:
+    """Export ``model`` (a copy, in eval mode) for ``1×3×size×size`` inputs to ``path``, one
+    file. ``pixels``: the graph takes RGB pixels 0-255 and normalises them as training did
+    (else it takes normalised inputs). ``metadata``: more ``metadata_props``."""
     bad = _problem(model, size)
     if bad is not None:
         a, n = bad
         raise ValueError(
-            f"ONNX export at {size} px: the conv map is {a}×{a} and level n={n} needs a "
-            f"multiple of {n} (ONNX pools with fixed windows). Input sizes near {size} that "
-            f"export: {exportable_sizes(model, size)[:12]}")
+            f"ONNX export at {size} px: the conv map is {a}×{a}, and level n={n} of "
+            f"adaptive bins there is no fixed window (ONNX pools with fixed windows). "
+            f"Input sizes that export, nearest first: {exportable_sizes(model, size)[:8]}")
     model = copy.deepcopy(model).eval()
     if isinstance(model.head, SpatialPyramidPool2d):
         model.head = FixedWindowPyramid(model.head, conv_map_size(model.features, size))
+    graph = Pixels(model).eval() if pixels else model
     path = Path(path)
     major, minor = (int(p) for p in torch.__version__.split(".")[:2])
     try:
-        torch.onnx.export(model, (torch.zeros(1, 3, size, size),), str(path),
+        torch.onnx.export(graph, (torch.zeros(1, 3, size, size),), str(path),
                           dynamo=(major, minor) >= (2, 6), input_names=["image"],
-                          output_names=["logits"], verbose=False)
+                          output_names=["logits"], verbose=False, external_data=False)
     except Exception as err:  # noqa: BLE001  (the exporter's own limits, per torch release)
         raise RuntimeError(f"ONNX export failed under torch {torch.__version__}: "
                            f"{type(err).__name__}: {str(err)[:300]}") from err
+    _write_metadata(path, {
+        "input": f"image: float32 1x3x{size}x{size}, RGB, "
+                 + ("pixels 0-255 (normalised inside)" if pixels else
+                    "normalised: (pixel - mean) / std"),
+        "image_size": str(size), "mean_rgb_0_255": "123.675,116.28,103.53",
+        "std_rgb_0_255": "58.395,57.12,57.375", **(metadata or {})})
     return path
+
+
+def _write_metadata(path: Path, props: dict[str, str]) -> None:
+    import onnx
+
+    m = onnx.load(str(path))
+    for key, value in props.items():
+        entry = m.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(m, str(path), save_as_external_data=False)

@@ -204,6 +204,7 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     metrics = summarize(history.rows, model, time.perf_counter() - t0)
     metrics["cpu_time_s"] = time.process_time() - cpu0  # this process, all its threads
     metrics["data"] = dm.counts
+    metrics["classes"] = list(dm.classes)  # the labels' names, for the exported model
     if test:
         metrics["test"] = test
     metrics["device"] = str(trainer.strategy.root_device)

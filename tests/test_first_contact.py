@@ -117,3 +117,35 @@ print(" ".join(jobs["run_id"]))
                          text=True)
     assert api.returncode == 0, api.stderr
     assert len(ids) == 3 and api.stdout.split() == ids
+
+
+def test_an_exported_run_stands_alone_and_scores_as_the_torch_model(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the onnx extra")
+    import numpy as np
+    import onnx
+    import torch
+    from PIL import Image
+
+    from spp_lab.module import SPPClassifier
+
+    root = write_digits(tmp_path / "digits", per_class=15, classes=(0, 6, 9))
+    args = ["data.name=imagefolder", f"data.root={root}", "data.image_size=32",
+            "train.epochs=2", "data.val_fraction=0.2", "model.width=0.125"]
+    assert spp_lab("train", *args, cwd=tmp_path).returncode == 0
+    run = next((tmp_path / "results/default/runs").iterdir())
+    proc = spp_lab("export", str(run), cwd=tmp_path)  # at the training size, 32 px
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in run.glob("*.onnx*")) == ["model-32px.onnx"]  # one file
+    props = {p.key: p.value for p in onnx.load(str(run / "model-32px.onnx")).metadata_props}
+    assert json.loads(props["classes"]) == ["0", "6", "9"] and props["image_size"] == "32"
+    # Real images as a user has them: RGB pixels, 0-255, at the input size.
+    files = sorted(root.glob("*/*.png"))[::4]
+    pixels = np.stack([np.asarray(Image.open(f).convert("RGB").resize((32, 32)),
+                                  dtype=np.float32).transpose(2, 0, 1) for f in files])
+    sess = ort.InferenceSession(str(run / "model-32px.onnx"))
+    got = np.concatenate([sess.run(None, {"image": p[None]})[0] for p in pixels])
+    model = SPPClassifier.load_from_checkpoint(run / "checkpoints/last.ckpt",
+                                               map_location="cpu", weights_only=True).eval()
+    with torch.no_grad():
+        want = model(torch.from_numpy(pixels).to(torch.uint8)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)

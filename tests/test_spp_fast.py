@@ -211,26 +211,41 @@ def test_fixed_window_export_head_equals_the_layer(pool, bins, size, levels):
 
 def test_onnx_export_where_possible_and_a_clear_error_elsewhere(tmp_path):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the onnx extra")
-    from spp_lab.config import ModelConfig
-    from spp_lab.export import export_onnx, exportable_sizes
-    from spp_lab.models import build_net
+    import onnx
 
+    from spp_lab.config import ModelConfig
+    from spp_lab.export import adaptive_window, export_onnx, exportable_sizes
+    from spp_lab.models import build_net
+    from spp_lab.module import _MEAN, _STD
+
+    # Adaptive bins that are a fixed window: 3 into 2 is window 2, stride 1; 5 into 3 is not
+    # (bins of 2, 3 and 2 pixels).
+    assert (adaptive_window(3, 2), adaptive_window(6, 3), adaptive_window(5, 3)) == (
+        (2, 1), (2, 2), None)
     torch.manual_seed(0)
-    model = build_net(ModelConfig(width=0.125, stem="small", fc_dim=64, levels=[4, 2, 1]),
-                      num_classes=5, image_size=64).eval()
-    good = exportable_sizes(model, 64)
-    assert good, "some input size near 64 px must export"
+    model = build_net(ModelConfig(width=0.125, fc_dim=64), num_classes=5, image_size=32).eval()
+    assert exportable_sizes(model, 32)[0] == 32  # the defaults export at the training size
     try:
-        path = export_onnx(model, good[0], tmp_path / "m.onnx")
+        path = export_onnx(model, 32, tmp_path / "m.onnx", metadata={"classes": '["a"]'})
     except RuntimeError as err:  # the exporter of this torch release cannot lower an op
         assert f"under torch {torch.__version__}" in str(err)
         pytest.skip(str(err))
-    x = torch.randn(1, 3, good[0], good[0])
-    got = ort.InferenceSession(str(path)).run(None, {"image": x.numpy()})[0]
-    torch.testing.assert_close(torch.from_numpy(got), model(x).detach(), rtol=1e-4, atol=1e-4)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # one file, weights inside
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert props["image_size"] == "32" and props["classes"] == '["a"]'
+    assert "pixels 0-255" in props["input"]
+    pixels = torch.randint(0, 256, (1, 3, 32, 32)).float()  # what a user has: RGB pixels
+    got = ort.InferenceSession(str(path)).run(None, {"image": pixels.numpy()})[0]
+    want = model((pixels - _MEAN) / _STD).detach()
+    torch.testing.assert_close(torch.from_numpy(got), want, rtol=1e-4, atol=1e-4)
+    big = build_net(ModelConfig(width=0.125, stem="small", fc_dim=64, levels=[4, 2, 1]),
+                    num_classes=5, image_size=64).eval()
+    good = exportable_sizes(big, 61)
+    assert good == sorted(good, key=lambda s: (abs(s - 61), s))  # nearest first
     bad = next(s for s in range(48, 80) if s not in good)
-    with pytest.raises(ValueError, match=r"needs a multiple of .* Input sizes near"):
-        export_onnx(model, bad, tmp_path / "bad.onnx")
+    with pytest.raises(ValueError, match=r"is no fixed window .* Input sizes that export, "
+                                         r"nearest first"):
+        export_onnx(big, bad, tmp_path / "bad.onnx")
 
 
 def test_when_the_fast_path_applies_against_a_set_based_reference():
