@@ -109,11 +109,17 @@ def test_an_executor_with_a_setting_from_file_flag_and_api(plug, tmp_path):
 
     code = f"""
 import spp_lab
+from spp_lab.errors import UserError
+try:
+    spp_lab.run_experiment({str(exp)!r}, executor="toy", max_jobs=0, dry_run=True)
+except UserError as err:
+    print("refused:", err)
 runs = spp_lab.run_experiment({str(exp)!r}, executor="toy", max_jobs=3, force=True,
-                              only=["seed=0,condition=halves"], report=False)
+                              only=["condition=halves"], report=False)
 print("rows", len(runs), runs["status"].tolist())
 """
     api = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, env={**os.environ, **plug}, timeout=600)
     assert api.returncode == 0, api.stderr[-2000:]
     assert "toy executor: 3 at once" in api.stdout and "rows 1 ['done']" in api.stdout
+    assert "refused: run_experiment(max_jobs=): Input should be greater than 0" in api.stdout

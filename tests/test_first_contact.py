@@ -69,8 +69,12 @@ def test_a_bad_image_in_training_is_a_user_error_naming_the_file(faulty, tmp_pat
     assert "0 done, 2 failed" in run.stdout and "truncated.png" in run.stdout
     statuses = [json.loads(p.read_text()) for p in tmp_path.glob("results/*/runs/*/status.json")]
     assert [s["attempts"] for s in statuses] == [1, 1]  # a user error is not retried
-    skip = spp_lab("train", *args, "data.skip_bad=true", cwd=tmp_path)
+    skip = spp_lab("train", *args, "data.skip_bad=true", "experiment=skip", cwd=tmp_path)
     assert skip.returncode == 0, skip.stderr
+    (run,) = (tmp_path / "results/skip/runs").iterdir()
+    data = json.loads((run / "metrics.json").read_text())["data"]
+    assert data["skipped_bad"] == 1 and data["ignored"] == 1  # the PNG; the README.txt
+    assert data["train"] + data["val"] == 36  # 3 classes × 12, nothing hidden among them
 
 
 def test_a_mistyped_grid_is_refused_before_it_is_expanded(tmp_path):
@@ -149,3 +153,21 @@ def test_an_exported_run_stands_alone_and_scores_as_the_torch_model(tmp_path):
     with torch.no_grad():
         want = model(torch.from_numpy(pixels).to(torch.uint8)).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+
+
+def test_the_api_runs_from_a_script_without_a_main_guard(tmp_path):
+    """multiprocessing imports the caller's script in each job process; an unguarded
+    ``run_experiment`` there would start the grid again. Job processes never import it."""
+    script = tmp_path / "study.py"
+    script.write_text(f"""
+from spp_lab import run_experiment
+print("script top level")
+runs = run_experiment({str(ROOT / 'experiments.yaml')!r}, smoke=True, report=False,
+                      only=["model.arch=zf5,condition=no SPP,seed=0"], verbose=False)
+print("statuses", runs["status"].tolist(), runs["attempts"].tolist())
+""")
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("script top level") == 1
+    assert "statuses ['done'] [1]" in proc.stdout  # one attempt, not a failed one retried
