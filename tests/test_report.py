@@ -382,3 +382,19 @@ def test_a_report_says_when_its_runs_ran_in_different_environments():
                            "2.14.1, cpu)")  # the unfinished run's machine does not count
     assert mixed_environments(runs[runs["env.cpu"] == "Xeon A"]) == []
     assert mixed_environments(runs.drop(columns=["env.cpu", "env.torch", "env.device"])) == []
+
+
+def test_gains_are_drawn_from_the_baseline_wherever_it_sits_in_the_conditions():
+    from spp_lab.report.plots import gains_data
+
+    rng = np.random.default_rng(3)
+    conds = ["SPP single-size", "no SPP", "SPP multi-size"]  # the baseline second
+    rows = [{"model.arch": "zf5", "condition": c, "seed": s, "finished": True,
+             "err": {"SPP single-size": 40.0, "no SPP": 44.0, "SPP multi-size": 39.0}[c]
+             + rng.normal(0, 0.3)} for c in conds for s in range(4)]
+    _, tidy = comparison(pd.DataFrame(rows), "model.arch", "err", conds, "no SPP")
+    data = gains_data(tidy, "model.arch").set_index("condition")
+    base = tidy.loc[tidy["condition"] == "no SPP", "mean"].item()
+    assert data.loc["no SPP", "baseline"] and data["baseline"].sum() == 1
+    assert data.loc[["SPP single-size", "SPP multi-size"], "bottom"].tolist() == [base, base]
+    assert data.loc["SPP single-size", "change"] == pytest.approx(-4.0, abs=0.6)
