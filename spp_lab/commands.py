@@ -228,7 +228,7 @@ def cmd_run(args) -> int:
         from spp_lab.runner.multirun import as_yaml
 
         write_atomic(p.folder.experiment_yaml, as_yaml(source))
-    out = run_plan(p, opts, force=args.force, retry_failed=args.retry_failed)
+    out = run_plan(p, opts, jobs, force=args.force, retry_failed=args.retry_failed)
     now = _counts(p.folder.run(j.run_id).state().state for j in p.jobs)
     print(f"{p.exp.name}: {len(out.done)} done, {len(out.failed)} failed, "
           f"{len(out.diverged)} diverged, {len(skipped) + len(out.busy)} skipped, "

@@ -19,7 +19,6 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, Validati
 from spp_lab.config import RunConfig, flatten, set_dotted
 from spp_lab.errors import UserError, format_validation_error, load_yaml
 from spp_lab.runfolder import ReportSpec
+from spp_lab.runner.job import Job
 from spp_lab.schema import MAX_JOBS, FolderName
 
 
@@ -48,16 +48,6 @@ class ExperimentFile(BaseModel):
     # executor name → its section's keys as given (validated against its settings schema)
     _executors: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
     _smoke: bool = PrivateAttr(False)  # each job shrunk by shrink()
-
-
-@dataclass
-class Job:
-    run_id: str
-    condition: str
-    seed: int
-    values: dict[str, Any]  # dotted key → value, what differs from base (grid/zip/condition)
-    config: RunConfig
-    cell: tuple = field(default=())
 
 
 def _schema_key(key: str, where: str) -> None:

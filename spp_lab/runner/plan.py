@@ -15,11 +15,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from spp_lab.errors import UserError, format_validation_error
-from spp_lab.runfolder import ExperimentFolder, ExperimentSpec, RunFolder, RunState
+from spp_lab.runfolder import ExperimentFolder, ExperimentSpec, RunState
 from spp_lab.runner.executors.base import Outcome, RunOptions
 from spp_lab.runner.experiment import Job, expand, prepare, unread_switches
 from spp_lab.runner.select import parse_only, select
-from spp_lab.runs import run_dir
 from spp_lab.runs import scalar as _scalar
 
 
@@ -90,7 +89,7 @@ def plan(path: str | dict[str, Any], *, smoke: bool = False,
                         f"jobs of {path}; `spp-lab ls {path}` lists their values")
     check_configs([(f"job {j.condition!r} {j.values}", j.config) for j in jobs], path,
                   gpus=target, data=data or ("error" if where else "warn"))
-    states = {j.run_id: RunFolder(run_dir(j.config, j.run_id)).state() for j in jobs}
+    states = {j.run_id: j.folder.state() for j in jobs}
     out = Plan(exp, path, every, jobs, states, executor, settings)
     note = old_default_note(out)
     out.notes += unread_switches(exp, jobs) + ([note] if note else [])
@@ -170,12 +169,13 @@ def todo(p: Plan, force: bool = False, retry_failed: bool = False
     return run, skipped
 
 
-def run_plan(p: Plan, opts: RunOptions, *, force: bool = False,
-             retry_failed: bool = False) -> Outcome:
-    """Execute the plan's jobs that are not done; prints one line per job."""
+def run_plan(p: Plan, opts: RunOptions, jobs: list[Job] | None = None, *,
+             force: bool = False, retry_failed: bool = False) -> Outcome:
+    """Execute ``jobs`` (default: :func:`todo`'s, the plan's jobs not done)."""
     from spp_lab.runner.executors import get_executor
 
-    jobs, _ = todo(p, force, retry_failed)
+    if jobs is None:
+        jobs, _ = todo(p, force, retry_failed)
     p.folder.path.mkdir(parents=True, exist_ok=True)
     p.folder.write_spec(experiment_spec(p))
     for job in p.states:
@@ -185,7 +185,7 @@ def run_plan(p: Plan, opts: RunOptions, *, force: bool = False,
         from spp_lab.tracking import forget_offline_runs
 
         for job in jobs:
-            RunFolder(run_dir(job.config, job.run_id)).reset()
+            job.folder.reset()
             forget_offline_runs(p.folder.wandb_dir, p.exp.name, job.run_id)
     if not jobs:
         return Outcome()

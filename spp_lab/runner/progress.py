@@ -9,10 +9,10 @@ from typing import Any
 
 from spp_lab.fileio import read_json
 from spp_lab.runfolder import RunFolder
-from spp_lab.runs import run_dir
+from spp_lab.runner.job import Job
 
 
-def describe(job: Any) -> str:
+def describe(job: Job) -> str:
     vals = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in dict(job.cell).items())
     return f"{job.condition}" + (f" · {vals}" if vals else "") + f" · seed {job.seed}"
 
@@ -44,12 +44,12 @@ class Progress:
             self._live = Live(self._table(), refresh_per_second=2, transient=True)
             self._live.start()
 
-    def begin(self, job: Any, run_dir: Path) -> None:
+    def begin(self, job: Job, run_dir: Path) -> None:
         self.running[job.run_id] = (job, run_dir, time.time())
         if not self.live_mode:
             self._print(f"start  {job.run_id}  {describe(job)}")
 
-    def finish(self, job: Any, what: str, reason: str | None = None) -> None:
+    def finish(self, job: Job, what: str, reason: str | None = None) -> None:
         """One attempt ended: ``what`` is done, failed, diverged, interrupted, ...; a failed
         or diverged job's one-line ``reason`` is printed beside it."""
         self.running.pop(job.run_id, None)
@@ -59,7 +59,7 @@ class Progress:
         self.counts[key] += 1
         tail = ""
         if what == "done":
-            folder = RunFolder(run_dir(job.config, job.run_id))
+            folder = job.folder
             metrics = read_json(folder.metrics_file) or {}
             if "final" in metrics:
                 tail = f" · val top-1 err {metrics['final']['val_top1_err']:.2f}%"

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from spp_lab.fileio import disk_problem
 from spp_lab.runfolder import RunFolder
-from spp_lab.runs import now, run_dir
+from spp_lab.runner.job import Job
+from spp_lab.runs import now
 
 # Exit codes of a job process.
 EXIT_DONE = 0
@@ -44,7 +45,7 @@ class Outcome:
 class Executor(Protocol):
     """Runs jobs; registered by name in :mod:`spp_lab.runner.executors`."""
 
-    def run(self, jobs: list[Any]) -> Outcome: ...
+    def run(self, jobs: list[Job]) -> Outcome: ...
 
 
 @dataclass
@@ -58,13 +59,13 @@ class RunOptions:
     progress: Any = None  # spp_lab.runner.progress.Progress
 
 
-def job_spec(job: Any, attempt: int, *, gpu: str | None = None, threads: int = 1,
+def job_spec(job: Job, attempt: int, *, gpu: str | None = None, threads: int = 1,
              source: str | None = None, watch_pid: int | None = None) -> dict[str, Any]:
     """The one description of a job attempt that every executor hands its job process."""
     from spp_lab import plugins
 
     return {"config": job.config.model_dump(mode="json"), "plugins": plugins.load(),
-            "run_dir": str(run_dir(job.config, job.run_id).resolve()), "run_id": job.run_id,
+            "run_dir": str(job.folder.path.resolve()), "run_id": job.run_id,
             "condition": job.condition, "seed": job.seed, "attempt": attempt, "gpu": gpu,
             "threads": threads, "source": source, "dispatched_at": time.time(),
             "runner_pid": watch_pid}
@@ -76,18 +77,18 @@ def one_line(text: str | None, width: int = 160) -> str:
     return lines[-1] if len(lines[-1]) <= width else lines[-1][: width - 1] + "…"
 
 
-def next_attempt(job: Any) -> int:
+def next_attempt(job: Job) -> int:
     """The attempt number the job's next run will have (its status counts them)."""
     try:
-        return RunFolder(run_dir(job.config, job.run_id)).status().get("attempts", 0) + 1
+        return job.folder.status().get("attempts", 0) + 1
     except Exception:  # noqa: BLE001  (a corrupt status restarts the count)
         return 1
 
 
-def settle(code: int, job: Any, attempt: int, retries: int, out: Outcome, progress: Any,
+def settle(code: int, job: Job, attempt: int, retries: int, out: Outcome, progress: Any,
            stopping: bool = False) -> bool:
     """Record one finished attempt from its exit code; True if it should be retried."""
-    run = RunFolder(run_dir(job.config, job.run_id))
+    run = job.folder
     if code == EXIT_DONE:
         out.done.append(job.run_id)
         progress.finish(job, "done")

@@ -20,7 +20,6 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from spp_lab.fileio import DISK_ERRORS
-from spp_lab.runfolder import RunFolder
 from spp_lab.runner.executors.base import (
     Outcome,
     RunOptions,
@@ -30,8 +29,8 @@ from spp_lab.runner.executors.base import (
     settle,
 )
 from spp_lab.runner.executors.registry import SHORTHAND, register_executor
+from spp_lab.runner.job import Job
 from spp_lab.runner.progress import Progress
-from spp_lab.runs import run_dir
 from spp_lab.schema import PosInt, StrictModel, choice
 
 
@@ -106,7 +105,7 @@ class LocalExecutor:
         self._stop: str | None = None
 
     @classmethod
-    def from_options(cls, opts: RunOptions, jobs: list[Any]) -> LocalExecutor:
+    def from_options(cls, opts: RunOptions, jobs: list[Job]) -> LocalExecutor:
         from spp_lab.runner.devices import jobs_per_gpu, resolve_gpus
 
         s = opts.settings or LocalSettings()
@@ -126,7 +125,7 @@ class LocalExecutor:
     def _on_signal(self, signum, frame) -> None:
         self._stop = signal.Signals(signum).name
 
-    def run(self, jobs: list[Any]) -> Outcome:
+    def run(self, jobs: list[Job]) -> Outcome:
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             return self._run(jobs)
@@ -134,7 +133,7 @@ class LocalExecutor:
             for s, h in old.items():
                 signal.signal(s, h)
 
-    def _run(self, jobs: list[Any]) -> Outcome:
+    def _run(self, jobs: list[Job]) -> Outcome:
         ctx, out = _context(self.start_method), Outcome()
         if self.start_method == "forkserver" and jobs:
             warm = ctx.Process(target=_noop)  # returns once torch is preloaded (~4 s, once)
@@ -148,7 +147,7 @@ class LocalExecutor:
         while (queue and not self._stop) or running:
             while queue and free and not self._stop:
                 job, attempt = queue.popleft()
-                run = RunFolder(run_dir(job.config, job.run_id))
+                run = job.folder
                 try:
                     run.path.mkdir(parents=True, exist_ok=True)
                 except OSError as err:
@@ -189,7 +188,7 @@ class LocalExecutor:
                     if err.errno not in DISK_ERRORS:
                         raise
                     retry = False
-                    out.stopped = f"{run_dir(job.config, job.run_id)}: {err.strerror}"
+                    out.stopped = f"{job.folder.path}: {err.strerror}"
                     out.interrupted.append(job.run_id)
                 if out.stopped and not self._stop:
                     self._stop = out.stopped

@@ -16,6 +16,7 @@ from spp_lab.errors import UserError
 from spp_lab.runner.executors.base import EXIT_FAILED, RunOptions
 from spp_lab.runner.executors.registry import SHORTHAND, register_executor
 from spp_lab.runner.executors.remote import RemoteExecutor, logged_execute
+from spp_lab.runner.job import Job
 from spp_lab.runner.progress import Progress
 from spp_lab.schema import StrictModel
 
@@ -52,7 +53,7 @@ class RayExecutor(RemoteExecutor):
         self.progress = progress or Progress(None)
 
     @classmethod
-    def from_options(cls, opts: RunOptions, jobs: list[Any]) -> RayExecutor:
+    def from_options(cls, opts: RunOptions, jobs: list[Job]) -> RayExecutor:
         return cls(address=(opts.settings or RaySettings()).address, retries=opts.retries,
                    source=opts.source, progress=opts.progress)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from spp_lab.runner.executors.base import Outcome, job_spec, next_attempt, settle
+from spp_lab.runner.job import Job
 from spp_lab.runner.progress import Progress
-from spp_lab.runs import run_dir
 
 
 def logged_execute(spec: dict[str, Any], stop_on_sigterm: bool = False) -> int:
@@ -62,16 +62,16 @@ class RemoteExecutor:
     def _close(self, pending: list[Any]) -> None:
         """Cancel the jobs still pending when the loop ends early; release the cluster."""
 
-    def run(self, jobs: list[Any]) -> Outcome:
+    def run(self, jobs: list[Job]) -> Outcome:
         self._open()
         out, pending = Outcome(), {}
         self.progress.start(jobs)
 
-        def submit(job: Any, attempt: int) -> None:
+        def submit(job: Job, attempt: int) -> None:
             spec = job_spec(job, next_attempt(job), threads=self.threads, source=self.source)
-            run_dir(job.config, job.run_id).mkdir(parents=True, exist_ok=True)
+            job.folder.path.mkdir(parents=True, exist_ok=True)
             pending[self._submit(spec)] = (job, attempt)
-            self.progress.begin(job, run_dir(job.config, job.run_id))
+            self.progress.begin(job, job.folder.path)
 
         try:
             for job in jobs:

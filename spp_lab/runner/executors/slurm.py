@@ -22,6 +22,7 @@ from spp_lab.errors import UserError
 from spp_lab.runner.executors.base import EXIT_FAILED, RunOptions
 from spp_lab.runner.executors.registry import register_executor
 from spp_lab.runner.executors.remote import RemoteExecutor, logged_execute
+from spp_lab.runner.job import Job
 from spp_lab.runner.progress import Progress
 from spp_lab.schema import NonNegInt, PosInt, StrictModel, choice
 
@@ -56,7 +57,7 @@ class SlurmExecutor(RemoteExecutor):
         self.threads, self._gone = self.settings.get("cpus", 2), {}
 
     @classmethod
-    def from_options(cls, opts: RunOptions, jobs: list[Any]) -> SlurmExecutor:
+    def from_options(cls, opts: RunOptions, jobs: list[Job]) -> SlurmExecutor:
         from spp_lab.runfolder import ExperimentFolder
 
         folder = ExperimentFolder.of(jobs[0].config).slurm
