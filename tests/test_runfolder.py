@@ -4,15 +4,15 @@ atomic writes, settling an attempt's exit code, and the pre-run checks."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from spp_lab.config import RunConfig, build_config
+from spp_lab.config import build_config
 from spp_lab.fileio import Corrupt, JobLock, write_atomic, write_json
 from spp_lab.runfolder import HISTORY_FIELDS, ExperimentFolder, ExperimentSpec, RunFolder
 from spp_lab.runner.executors import base
+from spp_lab.runner.job import Job
 from spp_lab.runner.progress import Progress
 
 METRICS = {"final": {"val_top1_err": 40.0, "val_top5_err": 10.0}, "epochs": 2,
@@ -168,15 +168,6 @@ def test_experiment_folder_keeps_to_the_current_run_ids(tmp_path):
     assert len(folder.run_folders(current_only=False)[0]) == 3
 
 
-@dataclass
-class Job:
-    run_id: str
-    config: RunConfig
-    condition: str = "c"
-    seed: int = 0
-    cell: tuple = ()
-
-
 class Seen(Progress):
     def __init__(self):
         super().__init__(None)
@@ -188,7 +179,7 @@ class Seen(Progress):
 
 
 def job(tmp_path, rid="r1") -> Job:
-    return Job(rid, build_config({"output_dir": str(tmp_path), "experiment": "e"}))
+    return Job(rid, "c", 0, {}, build_config({"output_dir": str(tmp_path), "experiment": "e"}))
 
 
 def settled(tmp_path, code: int, attempt: int = 1, retries: int = 1, status=None,
