@@ -13,6 +13,7 @@ from typing import Any
 
 from spp_lab.config import load_run_config
 from spp_lab.errors import UserError
+from spp_lab.runfolder import count_states, counts_text
 
 
 def cmd_train(args) -> int:
@@ -178,32 +179,19 @@ def cmd_ls(args) -> int:
     rows = [{"run_id": j.run_id, "condition": j.condition, "seed": j.seed, "values": j.values,
              "status": p.states[j.run_id].state, "reason": p.states[j.run_id].reason}
             for j in p.jobs]
-    counts = _counts(r["status"] for r in rows)
+    counts = count_states(r["status"] for r in rows)
     if args.json:
         json.dump({"experiment": p.exp.name, "jobs": rows, "counts": counts}, sys.stdout,
                   indent=2, default=str)
         print()
         return 0
-    print(f"{p.exp.name}: {len(rows)} jobs · " + _counts_text(counts))
+    print(f"{p.exp.name}: {len(rows)} jobs · " + counts_text(counts))
     for r in rows:
         vals = " ".join(f"{k}={v}" for k, v in r["values"].items())
         why = f"  ({r['reason']})" if r["reason"] and r["status"] != "interrupted" else ""
         print(f"  {r['run_id']}  {r['status']:<11} {r['condition']:<20} seed={r['seed']} "
               f"{vals}{why}")
     return 0
-
-
-def _counts(states) -> dict[str, int]:
-    """How many jobs are in each state, in the states' order: the one count that ls, the
-    end of run, runs.csv and the report share."""
-    from spp_lab.runfolder import STATES
-
-    found = list(states)
-    return {s: found.count(s) for s in STATES}
-
-
-def _counts_text(counts: dict[str, int]) -> str:
-    return ", ".join(f"{v} {k}" for k, v in counts.items() if v)
 
 
 def cmd_run(args) -> int:
@@ -229,12 +217,12 @@ def cmd_run(args) -> int:
 
         write_atomic(p.folder.experiment_yaml, as_yaml(source))
     out = run_plan(p, opts, jobs, force=args.force, retry_failed=args.retry_failed)
-    now = _counts(p.folder.run(j.run_id).state().state for j in p.jobs)
+    now = count_states(p.folder.run(j.run_id).state().state for j in p.jobs)
     print(f"{p.exp.name}: {len(out.done)} done, {len(out.failed)} failed, "
           f"{len(out.diverged)} diverged, {len(skipped) + len(out.busy)} skipped, "
           f"{len(out.interrupted)} interrupted" + (
               f", {len(out.not_started)} not started" if out.not_started else "")
-          + f" · the grid now: {_counts_text(now)} (as spp-lab ls counts)")
+          + f" · the grid now: {counts_text(now)} (as spp-lab ls counts)")
     for rid in out.failed + out.diverged:
         print(f"  {rid}: {out.reasons.get(rid, '')} (log: {p.folder.run(rid).log})")
     if out.stopped:

@@ -23,6 +23,7 @@ import csv
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -35,7 +36,20 @@ from spp_lab.fileio import Corrupt, JobLock, read_mapping, read_model, write_ato
 from spp_lab.metrics import get_metric, history_columns
 
 STATES = ("new", "running", "done", "failed", "diverged", "interrupted", "corrupt")
-TEXT_COLUMNS = ("train_size",)  # 24, or 24/32 for multi-size epochs
+TEXT_COLUMNS = ("train_size",)
+
+
+def count_states(states: Iterable[str]) -> dict[str, int]:
+    """How many jobs are in each state, in :data:`STATES`' order: the one count that ``ls``,
+    the end of a run, ``runs.csv`` and the report share."""
+    found = list(states)
+    return {s: found.count(s) for s in STATES}
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``13 done, 1 failed, 6 new``: the states that have jobs, in :data:`STATES`' order."""
+    return ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+  # 24, or 24/32 for multi-size epochs
 
 
 def history_fields() -> tuple[str, ...]:

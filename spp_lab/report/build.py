@@ -18,7 +18,7 @@ from spp_lab.report.draw import Charts
 from spp_lab.report.paper import PAPER_CONDITIONS, mirrors_paper, paper_runs
 from spp_lab.report.stats import additive_sentence, interaction
 from spp_lab.report.tables import comparison, markdown_table
-from spp_lab.runfolder import STATES, ExperimentFolder
+from spp_lab.runfolder import ExperimentFolder, count_states, counts_text
 
 
 def write_report(exp_dir: str | Path, paper: bool = False, workers: int | None = None
@@ -48,13 +48,15 @@ def write_report(exp_dir: str | Path, paper: bool = False, workers: int | None =
 def _sections(runs: pd.DataFrame, epochs: pd.DataFrame, spec, out: Path, paper: bool,
               charts: Charts) -> list[str]:
     rep = spec.report
-    counts = runs["status"].value_counts().reindex(list(STATES), fill_value=0)
-    tally = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-    md = [f"Runs: {len(runs)} ({tally}). Only finished runs enter the tables; the others "
-          "are listed in `runs.csv` with their status.", ""]
+    counts = count_states(runs["status"])
+    # the file's jobs with no run folder yet are new, as `spp-lab ls` counts them
+    counts["new"] += len(set(spec.run_ids or []) - set(runs["run_id"]))
+    tally = counts_text(counts)
+    md = [f"Runs: {sum(counts.values())} ({tally}). Only finished runs enter the tables; "
+          "the others are listed in `runs.csv` with their status.", ""]
     done = _finished(runs, rep.rows, spec.row_order)
     if done.empty:
-        return md + [f"No finished run yet ({len(runs)} runs: {tally}), so no tables."]
+        return md + [f"No finished run yet ({sum(counts.values())} runs: {tally}), so no tables."]
     if rep.metric not in done or done[rep.metric].isna().all():
         return md + [
             f"No finished run recorded {rep.metric} (report.metric); a test metric needs a "
@@ -63,7 +65,8 @@ def _sections(runs: pd.DataFrame, epochs: pd.DataFrame, spec, out: Path, paper: 
     baseline = rep.baseline or conditions[0]
     tidy, table_md = sections.tables(done, rep.rows, rep.metric, conditions, baseline, out,
                                      rep.ci)
-    md += table_md + sections.steps(done, rep.rows, rep.metric, conditions, out, rep.ci)
+    md += table_md + sections.steps(done, rep.rows, rep.metric, conditions, baseline, out,
+                                          rep.ci)
     md += sections.cost(done, rep.rows, out) + sections.gains_chart(tidy, rep.rows, out, charts)
     if mirrors_paper(conditions, rep.rows, baseline):
         md += sections.beside_paper(tidy, rep.metric, out)

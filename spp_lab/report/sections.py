@@ -66,16 +66,18 @@ def seeds_needed(tidy: pd.DataFrame, rows: str) -> list[str]:
 
 
 def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
-          out: Path, ci: str = "t") -> list[str]:
+          baseline: str, out: Path, ci: str = "t") -> list[str]:
     """Each condition against the one before it, paired by seed (the paper's reading of
-    Table 2: does multi-size training add a gain on top of SPP?), with a verdict per step."""
+    Table 2: does multi-size training add a gain on top of SPP?), with a verdict per step;
+    a step from the baseline is the comparison table's change already, so it is left out."""
     from spp_lab.report.stats import paired_deltas
 
     present = [c for c in conditions if (done["condition"] == c).any()]
-    if len(present) < 3:
+    pairs = [(a, b) for a, b in zip(present, present[1:]) if a != baseline]
+    if not pairs:
         return []
     body, parts = [], []
-    for prev, cond in zip(present[1:], present[2:]):
+    for prev, cond in pairs:
         pair = done[done["condition"].isin([prev, cond])]
         d = paired_deltas(pair, rows, metric, prev, ci)
         for _, r in d.iterrows():
@@ -90,6 +92,11 @@ def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
             parts.append({**r.to_dict(), "step": f"{cond} − {prev}"})
     if not parts:
         return []
+    if isinstance(done[rows].dtype, pd.CategoricalDtype):  # the file's row order, then steps
+        order = list(done[rows].cat.categories)
+        rank = {v: i for i, v in enumerate(order)}
+        body.sort(key=lambda b: rank.get(b[0], len(order)))
+        parts.sort(key=lambda p: rank.get(p[rows], len(order)))
     pd.DataFrame(parts).round(4).to_csv(out / "steps.csv", index=False)
     return ["## Step by step: each condition against the one before it", "",
             f"The change of {title(metric)} from each condition to the next, paired by seed "
@@ -108,7 +115,8 @@ def beside_paper(tidy: pd.DataFrame, metric: str, out: Path) -> list[str]:
     beside = paper_beside(tidy, metric)
     beside.round(4).to_csv(out / "paper_comparison.csv", index=False)
     body = [[r["model.arch"], r["condition"], f"{r['delta']:+.2f}"
-             + (f" ± {r['delta_ci95']:.2f}" if r["delta_n"] >= 2 else ""),
+             + (f" ± {r['delta_ci95']:.2f}" if r["delta_n"] >= MIN_SEEDS
+                and pd.notna(r["delta_ci95"]) else f" (n={int(r['delta_n'])})"),
              "" if pd.isna(r["paper_delta"]) else f"{r['paper_delta']:+.2f}"]
             for _, r in beside.iterrows()]
     return ["## Beside the paper (ImageNet, Table 2)", "",
