@@ -160,9 +160,13 @@ def test_sigint_marks_running_jobs_interrupted_and_they_resume(tmp_path):
     assert "running" not in {s["state"] for s in status.values()}
     resumed = [rid for rid, s in status.items() if s["state"] == "interrupted"]
     assert {status[rid]["reason"] for rid in resumed} == {"SIGINT"}
-    listed = json.loads(spp_lab("ls", str(path), "--json", cwd=tmp_path).stdout)["counts"]
-    text = ", ".join(f"{v} {k}" for k, v in listed.items() if v)
+    # counted here from the status files (4 jobs; no folder yet: new), not by spp-lab's count
+    states = [s["state"] for s in status.values()] + ["new"] * (4 - len(status))
+    order = ("new", "running", "done", "failed", "diverged", "interrupted", "corrupt")
+    text = ", ".join(f"{states.count(k)} {k}" for k in order if states.count(k))
     assert f"the grid now: {text} (as spp-lab ls counts)" in out
+    listed = json.loads(spp_lab("ls", str(path), "--json", cwd=tmp_path).stdout)["counts"]
+    assert {k: v for k, v in listed.items() if v} == {k: states.count(k) for k in set(states)}
     # A job stopped before its first epoch ended has no history yet: nothing to keep.
     kept = {rid: _history_epochs(tmp_path, rid) if (tmp_path / "results/g/runs" / rid /
             "history.csv").exists() else [] for rid in resumed}
