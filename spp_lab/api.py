@@ -42,6 +42,7 @@ def run_experiment(path: str | Path, *, only: Sequence[str] = (),
                    executor: str = "local", executor_options: Mapping[str, Any] | None = None,
                    smoke: bool = False, force: bool = False, retry_failed: bool = False,
                    dry_run: bool = False, report: bool = True, verbose: bool = True,
+                   target: float | None = None, budget: int | str | None = None,
                    **settings: Any) -> pd.DataFrame:
     """Run the selected jobs of the experiment file not done yet, as ``spp-lab run`` does
     (report and W&B summary run included), and return their rows (:func:`load_runs`).
@@ -49,29 +50,34 @@ def run_experiment(path: str | Path, *, only: Sequence[str] = (),
     ``only``: ``--only`` expressions; ``overrides``: keys of ``base`` (``--set``);
     ``executor_options`` or keywords (``workers=2``, ``partition="gpu"``): the executor's
     settings over the file's section (``--<executor> KEY=VALUE``). ``dry_run``: run nothing;
-    return the jobs that would run (run_id, condition, seed, status)."""
+    return the jobs that would run (run_id, condition, seed, status). ``target``,
+    ``budget``: add seeds until each change is resolved (``--target``, ``--budget``)."""
     from spp_lab import plugins
     from spp_lab.report.build import publish
-    from spp_lab.runner.plan import plan, run_options, run_plan, todo
+    from spp_lab.runner.plan import plan, run_options, run_waves, todo
     from spp_lab.runner.progress import Progress
 
     plugins.load()
-    p = plan(str(path), smoke=smoke, overrides=_override_texts(overrides), only=list(only),
-             executor=executor, options=dict(executor_options or {}) | settings,
-             labels={k: f"run_experiment({k}=)" for k in settings}
-             | {k: f"run_experiment(executor_options[{k!r}])" for k in executor_options or {}})
+    args = dict(path=str(path), smoke=smoke, overrides=_override_texts(overrides),
+                only=list(only), executor=executor, target=target, budget=budget,
+                options=dict(executor_options or {}) | settings,
+                labels={k: f"run_experiment({k}=)" for k in settings}
+                | {k: f"run_experiment(executor_options[{k!r}])"
+                   for k in executor_options or {}})
+    p = plan(**args)
     if dry_run:
         jobs, _ = todo(p, force, retry_failed)
         return pd.DataFrame([{"run_id": j.run_id, "condition": j.condition, "seed": j.seed,
                               "status": p.states[j.run_id].state, **j.values} for j in jobs],
                             columns=None if jobs else ["run_id", "condition", "seed", "status"])
-    out = run_plan(p, run_options(p, Progress(sys.stdout if verbose else None, live=False)),
-                   force=force, retry_failed=retry_failed)
+    say = print if verbose else (lambda *_: None)
+    out, p = run_waves(p, run_options(p, Progress(sys.stdout if verbose else None,
+                                                  live=False)),
+                       lambda: plan(**args), force=force, retry_failed=retry_failed, say=say)
     if out.stopped:
         raise UserError(f"stopped: {out.stopped}", code=1)
     if report and not (out.interrupted or out.not_started):
-        publish(p.folder.path, p.every_job[0].config.logging.wandb,
-                say=print if verbose else (lambda *_: None))
+        publish(p.folder.path, p.every_job[0].config.logging.wandb, say=say)
     runs = load_runs(p.folder.path)
     chosen = {j.run_id for j in p.jobs}
     return runs[runs["run_id"].isin(chosen)].reset_index(drop=True) if "run_id" in runs \

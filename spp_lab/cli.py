@@ -79,6 +79,11 @@ def _experiment_args(p: argparse.ArgumentParser, executors: list[str]) -> None:
                    help="each job cut to 2 batches of 8, into results/<name>-smoke/ (seconds)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of base, e.g. --set data.root=/data/imagenet")
+    p.add_argument("--target", type=float, metavar="D",
+                   help="add seeds until every change's 95%% CI is ±D (the metric's units); "
+                   "over the file's seeds (spp_lab.stopping)")
+    p.add_argument("--budget", metavar="N|10m",
+                   help="with --target: at most N added jobs, or that much job time")
     p.add_argument("--executor", choices=executors, default="local",
                    help="where jobs run (default: local); ls lists the ids it would use")
     _executor_args(p)

@@ -102,7 +102,8 @@ def _plan(args, **kw):
 
     source = _source(args)
     return plan(source, smoke=args.smoke, overrides=args.set, only=args.only,
-                executor=args.executor, **_executor_options(args), **kw), source
+                executor=args.executor, target=args.target, budget=args.budget,
+                **_executor_options(args), **kw), source
 
 
 def _executor_options(args) -> dict[str, Any]:
@@ -163,6 +164,7 @@ def _print_experiment(p) -> int:
 
 
 def cmd_ls(args) -> int:
+    from spp_lab.runner.adaptive import plan_lines
 
     p, _ = _plan(args, data="warn")  # listing needs no data; the jobs check theirs
     _notes(p)
@@ -186,6 +188,8 @@ def cmd_ls(args) -> int:
         print()
         return 0
     print(f"{p.exp.name}: {len(rows)} jobs · " + counts_text(counts))
+    for line in plan_lines(p):
+        print(line)
     for r in rows:
         vals = " ".join(f"{k}={v}" for k, v in r["values"].items())
         why = f"  ({r['reason']})" if r["reason"] and r["status"] != "interrupted" else ""
@@ -195,7 +199,7 @@ def cmd_ls(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from spp_lab.runner.plan import run_options, run_plan, todo
+    from spp_lab.runner.plan import run_options, run_waves, todo
     from spp_lab.runner.progress import Progress
 
     p, source = _plan(args, data="warn" if args.dry_run or args.print_experiment else None)
@@ -216,7 +220,8 @@ def cmd_run(args) -> int:
         from spp_lab.runner.multirun import as_yaml
 
         write_atomic(p.folder.experiment_yaml, as_yaml(source))
-    out = run_plan(p, opts, jobs, force=args.force, retry_failed=args.retry_failed)
+    out, p = run_waves(p, opts, lambda: _plan(args)[0], jobs=jobs, force=args.force,
+                       retry_failed=args.retry_failed)
     now = count_states(p.folder.run(j.run_id).state().state for j in p.jobs)
     print(f"{p.exp.name}: {len(out.done)} done, {len(out.failed)} failed, "
           f"{len(out.diverged)} diverged, {len(skipped) + len(out.busy)} skipped, "

@@ -313,6 +313,8 @@ class ReportSpec(BaseModel):
         [], description="two dotted keys with two values each: main effects and interaction")
     ci: Literal["t", "bootstrap"] = Field(
         "t", description="95% CIs: Student t, or a percentile bootstrap of the mean")
+    target: float = Field(1.0, gt=0, description="a change is resolved when its 95% CI is "
+                          "within ±target (the metric's units); seeds.target, if given, wins")
 
     @field_validator("interaction")
     @classmethod
@@ -340,6 +342,7 @@ class ExperimentSpec(BaseModel):
     report: ReportSpec = Field(default_factory=ReportSpec)
     grid: list[str] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=list)
+    seed_rule: dict[str, Any] | None = None  # seeds: {min, max, target, budget}, as given
     row_order: list[Any] = Field(default_factory=list)
     axis_order: dict[str, list[Any]] = Field(default_factory=dict)  # swept values, file order
 
@@ -350,6 +353,7 @@ class ExperimentFolder:
     spec_file, runs_dir, report_dir = _In("experiment.json"), _In("runs"), _In("report")
     wandb_dir, runs_csv, runs_parquet = _In("wandb"), _In("runs.csv"), _In("runs.parquet")
     slurm, experiment_yaml = _In("slurm"), _In("experiment.yaml")  # -m: the file it stands for
+    seed_plan = _In("seed_plan.json")  # a seed rule's decisions (spp_lab.stopping.SeedPlan)
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -230,6 +230,12 @@ def sweep_config(exp: Any, source: str, jobs: list) -> dict[str, Any]:
     file with ``zip`` sweeps its run ids instead (zipped keys are not a cartesian grid);
     combinations the file excludes fail at once with exit 2."""
     params: dict[str, Any] = {}
+    if not isinstance(exp.seeds, list):
+        from spp_lab.errors import UserError
+
+        raise UserError(f"{source}: seeds is a rule ({exp.seeds.text()}); a W&B sweep cannot "
+                        "decide between waves. Run it with `spp-lab run`, which logs every "
+                        "job to W&B, or give seeds as a list")
     if exp.zip:
         params["run_id"] = {"values": [j.run_id for j in jobs]}
     else:

@@ -21,13 +21,23 @@ import itertools
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Strict,
+    Tag,
+    ValidationError,
+)
 
 from spp_lab.config import RunConfig, flatten, set_dotted
 from spp_lab.errors import UserError, format_validation_error, load_yaml
 from spp_lab.runfolder import ReportSpec
 from spp_lab.runner.job import Job
 from spp_lab.schema import MAX_JOBS, FolderName
+from spp_lab.stopping import SeedPlan, SeedRule
 
 
 class ExperimentFile(BaseModel):
@@ -38,8 +48,12 @@ class ExperimentFile(BaseModel):
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     zip: dict[str, list[Any]] = Field(default_factory=dict)
     conditions: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
-    seeds: list[Annotated[int, Strict(), Field(ge=0)]] = Field(
-        default_factory=lambda: [0], min_length=1, description="train.seed of each job")
+    seeds: Annotated[
+        Annotated[list[Annotated[int, Strict(), Field(ge=0)]], Field(min_length=1),
+                  Tag("list")] | Annotated[SeedRule, Tag("rule")],
+        Discriminator(lambda v: "rule" if isinstance(v, dict | SeedRule) else "list")] = Field(
+        default_factory=lambda: [0], description="train.seed of each job, or a rule that "
+        "adds seeds until each change is resolved (spp_lab.stopping)")
     exclude: list[dict[str, Any]] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
     retries: Annotated[int, Strict(), Field(ge=0)] = Field(
@@ -48,6 +62,21 @@ class ExperimentFile(BaseModel):
     # executor name → its section's keys as given (validated against its settings schema)
     _executors: dict[str, dict[str, Any]] = PrivateAttr(default_factory=dict)
     _smoke: bool = PrivateAttr(False)  # each job shrunk by shrink()
+    _plan: SeedPlan | None = PrivateAttr(None)  # a seed rule's decisions so far
+
+    def seeds_of(self, cell: dict[str, Any]) -> list[int]:
+        """A cell's seeds: the list, or a rule's pilot plus what its plan added."""
+        if not isinstance(self.seeds, SeedRule):
+            return list(self.seeds)
+        planned = self._plan.seeds_of(cell_key(cell)) if self._plan else None
+        return list(range(planned or self.seeds.min))
+
+
+def cell_key(cell: dict[str, Any]) -> str:
+    """A cell (its grid and zip values) as the text that names it in a seed plan."""
+    import json
+
+    return json.dumps(cell, sort_keys=True, default=str)
 
 
 def _schema_key(key: str, where: str) -> None:
@@ -108,7 +137,12 @@ def parse_experiment(raw: Any, path: str) -> ExperimentFile:
     try:
         exp = ExperimentFile.model_validate(raw)
     except ValidationError as err:
-        raise UserError(format_validation_error(err, ExperimentFile, source=path)) from None
+        text = format_validation_error(err, ExperimentFile, source=path)
+        text = text.replace("seeds.rule.", "seeds.").replace("seeds.rule:", "seeds:")
+        text = text.replace("seeds.list", "seeds")
+        raise UserError(text.replace("seeds: Input should be a valid list", "seeds: expected "
+                                     "a list of seeds or a rule {min, max, target, budget}"))\
+            from None
     exp._source, exp._executors = str(path), sections
     return exp
 
@@ -204,12 +238,13 @@ def expand(exp: ExperimentFile, src: str | None = None, gpus: list | None = None
         mode="json")
     conditions, rules = _check_sections(exp, base_tree, src)
     zip_rows = list(zip(*exp.zip.values())) if exp.zip else [()]
+    n_seeds = exp.seeds.max if isinstance(exp.seeds, SeedRule) else len(exp.seeds)
     count = math.prod(len(v) for v in exp.grid.values()) * len(zip_rows) * len(
-        conditions) * len(exp.seeds)
+        conditions) * n_seeds
     if count > MAX_JOBS:
         sizes = " × ".join([f"{k} {len(v)}" for k, v in exp.grid.items()]
                            + ([f"zip {len(zip_rows)}"] if exp.zip else [])
-                           + [f"conditions {len(conditions)}", f"seeds {len(exp.seeds)}"])
+                           + [f"conditions {len(conditions)}", f"seeds {n_seeds}"])
         raise UserError(f"{src}: {sizes} = {count:,} jobs; an experiment may have at most "
                         f"{MAX_JOBS:,} (spp_lab.schema.MAX_JOBS): split it, or sweep fewer "
                         "values")
@@ -219,7 +254,7 @@ def expand(exp: ExperimentFile, src: str | None = None, gpus: list | None = None
     for cell in itertools.product(*exp.grid.values(), zip_rows):
         cell_values = dict(zip(exp.grid, cell[:-1])) | dict(zip(exp.zip, cell[-1]))
         for cname, over in conditions.items():
-            for seed in exp.seeds:
+            for seed in exp.seeds_of(cell_values):
                 values = cell_values | over
                 flat = flatten(_apply(base_tree, values))
                 hits = [_matches(rule, flat, cname, seed) for rule in rules]

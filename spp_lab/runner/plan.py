@@ -7,7 +7,7 @@ and their states; :func:`run_plan` executes the ones not done through an executo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,8 @@ def _raise(text: str) -> Any:
 def plan(path: str | dict[str, Any], *, smoke: bool = False,
          overrides: list[str] | None = None, only: list[str] | None = None,
          executor: str = "local", options: Mapping[str, Any] | None = None,
-         labels: Mapping[str, str] | None = None, data: str | None = None) -> Plan:
+         labels: Mapping[str, str] | None = None, data: str | None = None,
+         target: float | None = None, budget: int | str | None = None) -> Plan:
     """The jobs of an experiment file and their states; ``--only`` must select some, and
     the selected jobs pass every check that can be made before training (:mod:`.checks`).
     ``options``: the executor's settings over the file's section (``labels``: their names
@@ -76,7 +77,8 @@ def plan(path: str | dict[str, Any], *, smoke: bool = False,
     from spp_lab.checks import check_configs
     from spp_lab.runner.executors import get_executor
 
-    exp = prepare(path, smoke, overrides)
+    exp = with_seed_rule(prepare(path, smoke, overrides), target, budget)
+    seed_note = _recorded_plan(exp)
     settings = executor_settings(exp, executor, options, labels)
     # where the jobs will run, for precision auto and the checks (None: a cluster's, unknown)
     where = getattr(get_executor(executor), "target_gpus", None)
@@ -92,8 +94,52 @@ def plan(path: str | dict[str, Any], *, smoke: bool = False,
     states = {j.run_id: j.folder.state() for j in jobs}
     out = Plan(exp, path, every, jobs, states, executor, settings)
     note = old_default_note(out)
-    out.notes += unread_switches(exp, jobs) + ([note] if note else [])
+    out.notes += unread_switches(exp, jobs) + [n for n in (note, seed_note) if n]
     return out
+
+
+def with_seed_rule(exp: Any, target: float | None, budget: int | str | None) -> Any:
+    """``--target``/``--budget`` over the file's ``seeds``: a seed list becomes the pilot of
+    a rule (at least 3 seeds), so its finished seeds keep their run ids."""
+    from spp_lab.stopping import SeedRule
+
+    if target is None and budget is None:
+        return exp
+    rule = exp.seeds if isinstance(exp.seeds, SeedRule) else None
+    if target is None and rule is None:
+        raise UserError(f"--budget {budget}: give --target too (or seeds: {{target: ...}} in "
+                        f"{exp._source}); a budget caps the seeds a target adds")
+    given = {"target": target} if target is not None else {}
+    given |= {"budget": _budget_value(budget)} if budget is not None else {}
+    base = rule.model_dump() if rule else {"min": max(3, len(exp.seeds))}
+    try:
+        new = SeedRule.model_validate(base | given)
+    except ValidationError as err:
+        e = err.errors()[0]
+        flag = {"target": "--target", "budget": "--budget"}.get(str(e["loc"][0]) if e["loc"]
+                                                               else "", "--target")
+        given_text = target if flag == "--target" else budget
+        raise UserError(f"{flag} {given_text}: {e['msg'].removeprefix('Value error, ')}") \
+            from None
+    out = exp.model_copy(update={"seeds": new})
+    out._source, out._executors, out._smoke = exp._source, exp._executors, exp._smoke
+    return out
+
+
+def _budget_value(text: int | str) -> int | str:
+    return int(text) if isinstance(text, str) and text.strip().isdigit() else text
+
+
+def _recorded_plan(exp: Any) -> str | None:
+    """Put the folder's seed decisions (if any, for this rule) on ``exp``; a note if a
+    plan for another rule was set aside."""
+    from spp_lab.config import RunConfig
+    from spp_lab.runner.adaptive import recorded_plan
+    from spp_lab.schema import default_of
+
+    out_dir = exp.base.get("output_dir", default_of(RunConfig, "output_dir"))
+    exp._plan, note = recorded_plan(exp, ExperimentFolder(Path(str(out_dir)) / exp.name))
+    return note
 
 
 def old_default_note(p: Plan, limit: int = 500) -> str | None:
@@ -146,7 +192,9 @@ def experiment_spec(p: Plan) -> ExperimentSpec:
     return ExperimentSpec(
         name=exp.name, description=exp.description, source=p.source,
         run_ids=[j.run_id for j in p.every_job], conditions=list(exp.conditions) or ["default"],
-        report=exp.report, grid=list(exp.grid) + list(exp.zip), seeds=exp.seeds,
+        report=exp.report, grid=list(exp.grid) + list(exp.zip),
+        seeds=sorted({j.seed for j in p.every_job}),
+        seed_rule=None if isinstance(exp.seeds, list) else exp.seeds.model_dump(mode="json"),
         row_order=[_scalar(v) for v in (exp.grid.get(exp.report.rows)
                                          or exp.zip.get(exp.report.rows) or [])],
         axis_order={k: [_scalar(v) for v in vals] for k, vals in (exp.grid | exp.zip).items()})
@@ -190,3 +238,27 @@ def run_plan(p: Plan, opts: RunOptions, jobs: list[Job] | None = None, *,
     if not jobs:
         return Outcome()
     return get_executor(p.executor).from_options(opts, jobs).run(jobs)
+
+
+def run_waves(p: Any, opts: RunOptions, replan: Callable[[], Any], *,
+              jobs: list[Job] | None = None, force: bool = False, retry_failed: bool = False,
+              say: Callable[[str], None] = print) -> tuple[Outcome, Any]:
+    """Run the plan's ``jobs`` (default: those not done); where seeds are a rule, decide the
+    cells whose pilot finished and run the seeds added, until no decision is left to make.
+    Returns the outcome and the last plan (its jobs are the study's now)."""
+    from spp_lab.runner.adaptive import merge, record_decisions
+    from spp_lab.stopping import SeedRule
+
+    out = run_plan(p, opts, jobs, force=force, retry_failed=retry_failed)
+    while isinstance(p.exp.seeds, SeedRule) and not (out.stopped or out.interrupted
+                                                     or out.not_started):
+        lines = record_decisions(p.exp, p.folder, p.every_job)
+        if not lines:
+            break
+        say(f"{p.exp.name}: seeds decided ({p.exp.seeds.text()}):")
+        for line in lines:
+            say(f"  {line}")
+        p = replan()
+        jobs, _ = todo(p, False, retry_failed)
+        out = merge(out, run_plan(p, opts, jobs))
+    return out, p
