@@ -106,9 +106,15 @@ def test_tables_are_against_the_named_baseline_to_the_digit(every_state):
     assert "| zf5 | no SPP − SPP single-size | +1.67 ± 1.43 | 3 | higher |\n" \
            "| overfeat5 | no SPP − SPP single-size | +1.50 | 2 | n=2: too few seeds for a " \
            "CI |" in text
-    assert "SPP multi-size − no SPP" not in text
+    assert "SPP multi-size − no SPP" not in text.split("## Step by step")[1].split("## ")[0]
     assert "| zf5 | SPP multi-size | -2.00 (n=1) | -1.39 |" in text  # beside the paper
     assert "| overfeat5 | SPP single-size | -1.50 (n=2) | -1.26 |" in text
+    # per change: CI, median, IQM (n=3: nothing trimmed), seeds, and the verdict at ±1
+    assert "| zf5 | SPP single-size − no SPP | -1.67 ± 1.43 | -2.00 | -1.67 | 3 | " \
+           "unresolved at ±1.43 after 3 seeds; ±1 would need ≈ 4 seeds at SD 0.58 |" in text
+    assert "| zf5 | SPP multi-size − no SPP | -2.00 | -2.00 | -2.00 | 1 | n=1: too few " \
+           "seeds for a CI |" in text
+    assert "Seeds: fixed (0, 1, 2, 3), no stopping rule" in text
     gains = pd.read_csv(every_state / "report/additive_gains.csv")
     assert gains.loc[gains["baseline"], "condition"].unique().tolist() == ["no SPP"]
 

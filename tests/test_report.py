@@ -240,7 +240,9 @@ def test_report_numbers_flags_and_determinism(fake_experiment):
     # The paper's reading: multi-size on top of SPP, paired by seed (exactly −1 here).
     assert ("| zf5 | SPP multi-size − SPP single-size | -1.00 ± 0.00 | 3 | no spread: not "
             "resolved |") in text
-    assert "| zf5 | SPP single-size | 0.00 | 2 |" in text  # exact paired changes: 2 seeds
+    # exact paired changes, no spread: within any target, yet nothing is resolved
+    assert "| zf5 | SPP single-size − no SPP | -1.00 ± 0.00 | -1.00 | -1.00 | 3 | no spread: " \
+           "not resolved |" in text
     assert "Beside the paper" in text and "| zf5 | SPP single-size | -1.00 ± 0.00 | -1.01 |" \
         in text
     out = fake_experiment / "report"

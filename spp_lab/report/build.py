@@ -12,13 +12,14 @@ from pathlib import Path
 import pandas as pd
 
 from spp_lab.metrics import title
-from spp_lab.report import sections
+from spp_lab.report import precision, sections
 from spp_lab.report.collect import collect_runs, save_runs, with_runs
 from spp_lab.report.draw import Charts
 from spp_lab.report.paper import PAPER_CONDITIONS, mirrors_paper, paper_runs
 from spp_lab.report.stats import additive_sentence, interaction
 from spp_lab.report.tables import comparison, markdown_table
 from spp_lab.runfolder import ExperimentFolder, count_states, counts_text
+from spp_lab.stopping import SeedRule
 
 
 def write_report(exp_dir: str | Path, paper: bool = False, workers: int | None = None
@@ -67,6 +68,9 @@ def _sections(runs: pd.DataFrame, epochs: pd.DataFrame, spec, out: Path, paper: 
                                      rep.ci)
     md += table_md + sections.steps(done, rep.rows, rep.metric, conditions, baseline, out,
                                           rep.ci)
+    rule = SeedRule.model_validate(spec.seed_rule) if spec.seed_rule else None
+    md += precision.section(done, rep.rows, rep.metric, conditions, baseline, rule,
+                            spec.seeds, rep.target)
     md += sections.cost(done, rep.rows, out) + sections.gains_chart(tidy, rep.rows, out, charts)
     if mirrors_paper(conditions, rep.rows, baseline):
         md += sections.beside_paper(tidy, rep.metric, out)

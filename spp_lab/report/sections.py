@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from spp_lab.metrics import title, top5_of
 from spp_lab.report.draw import Charts
 from spp_lab.report.paper import PAPER_CONDITIONS, paper_beside, paper_runs
 from spp_lab.report.plots import additive_gains, gains_data, learning_curves, metric_by_axis
-from spp_lab.report.stats import MIN_SEEDS, cell_stats, seeds_for_ci
+from spp_lab.report.stats import MIN_SEEDS, cell_stats
 from spp_lab.report.tables import comparison, markdown_table, to_html, to_latex, to_markdown
 
 
@@ -42,27 +41,7 @@ def tables(done, rows, metric, conditions, baseline, out, ci="t"
                "as worse (paired CI excludes 0)")
         md += [f"## {title(m)}", "", cap + ".", "",
                write_tables(table, tidy, out, f"table_{m}", cap), ""]
-        if m == metric:
-            md += seeds_needed(tidy, rows)
     return first, md
-
-
-def seeds_needed(tidy: pd.DataFrame, rows: str) -> list[str]:
-    """How many seeds per cell a ±1-point CI of each paired change needs at its spread."""
-    if "delta_std" not in tidy or not tidy["metric"].iloc[0].endswith("_err"):
-        return []
-    d = tidy.dropna(subset=["delta_std"])
-    if d.empty:
-        return []
-    need = seeds_for_ci(d["delta_std"], halfwidth=1.0)
-    body = [[r[rows], r["condition"], f"{r['delta_std']:.2f}",
-             "more than 10,000" if np.isinf(k) else f"{int(k)}"]
-            for (_, r), k in zip(d.iterrows(), need)]
-    return ["Seeds per cell that a ±1-point 95% CI of each change would need at the spread "
-            "measured here (standard deviation of the paired change across seeds; estimated "
-            f"from {int(d['delta_n'].min())}+ seeds, so an order of magnitude, not a "
-            "promise):", "",
-            markdown_table([rows, "condition", "paired std", "seeds for ±1 point"], body), ""]
 
 
 def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
@@ -111,12 +90,19 @@ def gains_chart(tidy: pd.DataFrame, rows: str, out: Path, charts: Charts) -> lis
     return ["## Gains against the baseline", "", "![additive gains](additive_gains.png)", ""]
 
 
+def _change(r: pd.Series) -> str:
+    """A measured change beside the paper's: ``-1.67 ± 1.43``, ``-2.00 (n=1)`` or ``–``."""
+    if pd.isna(r["delta"]):
+        return "–"
+    if r["delta_n"] >= MIN_SEEDS and pd.notna(r["delta_ci95"]):
+        return f"{r['delta']:+.2f} ± {r['delta_ci95']:.2f}"
+    return f"{r['delta']:+.2f} (n={int(r['delta_n'])})"
+
+
 def beside_paper(tidy: pd.DataFrame, metric: str, out: Path) -> list[str]:
     beside = paper_beside(tidy, metric)
     beside.round(4).to_csv(out / "paper_comparison.csv", index=False)
-    body = [[r["model.arch"], r["condition"], f"{r['delta']:+.2f}"
-             + (f" ± {r['delta_ci95']:.2f}" if r["delta_n"] >= MIN_SEEDS
-                and pd.notna(r["delta_ci95"]) else f" (n={int(r['delta_n'])})"),
+    body = [[r["model.arch"], r["condition"], _change(r),
              "" if pd.isna(r["paper_delta"]) else f"{r['paper_delta']:+.2f}"]
             for _, r in beside.iterrows()]
     return ["## Beside the paper (ImageNet, Table 2)", "",
