@@ -41,9 +41,11 @@ def fwd_bwd(fn, x, levels):
     return step
 
 
-def run(device: str = "cpu", reps: int = 15) -> list[dict]:
+def run(device: str = "cpu", reps: int = 15, quick: bool = False) -> list[dict]:
+    """``quick``: the default model's map only, 3 repetitions (a check that it runs)."""
     rows = []
-    for shape, levels in SHAPES:
+    for shape, levels in SHAPES[-1:] if quick else SHAPES:
+        reps = 3 if quick else reps
         x = torch.randn(*shape, device=device, requires_grad=True)
         t = {name: median_ms(fwd_bwd(fn, x, levels), reps) for name, fn in
              (("spp_lab", ours), ("per_level", per_level), ("bound", bound))}

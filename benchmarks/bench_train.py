@@ -116,14 +116,14 @@ def lrn_layer(shape=(32, 96, 55, 55), reps: int = 7) -> dict[str, float]:
 
 
 def run() -> dict:
-    from benchmarks.gpu_check import data_rate
+    from benchmarks.bench_device import data_rate
 
     speeds = paired({h: {"head": h} for h in ("spp", "pool", "global")})
     layout = paired({(a, cl): {"head": "spp", "arch": a, "channels_last": cl}
                      for a in ("zf5", "overfeat5") for cl in (True, False)}, rounds=75)
     norm = paired({bn: {"head": "spp", "batchnorm": bn} for bn in (False, True)}, rounds=75)
     return {"speeds": speeds, "layout": layout, "norm": norm, "lrn": lrn_layer(),
-            "data": data_rates(), "jpeg": data_rate(quick=False)}
+            "data": data_rates(), "jpeg": data_rate("cpu", quick=False)}
 
 
 def report(r: dict) -> str:

@@ -176,6 +176,7 @@ def test_device_choices_are_the_documented_ones():
     assert pool_layout("cuda", 256, 1 << 20) == torch.contiguous_format
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (make gpu-check); "
                     "the same code runs on the CPU in the tests above")
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last", "strided view"])
