@@ -166,7 +166,8 @@ def _print_experiment(p) -> int:
 def cmd_ls(args) -> int:
     from spp_lab.runner.adaptive import plan_lines
 
-    p, _ = _plan(args, data="warn")  # listing needs no data; the jobs check theirs
+    p, _ = _plan(args, data="warn",  # listing needs no data; the jobs check theirs
+                 keep_unread=args.print_experiment)
     _notes(p)
     if args.print_experiment:
         return _print_experiment(p)
@@ -202,7 +203,8 @@ def cmd_run(args) -> int:
     from spp_lab.runner.plan import run_options, run_waves, todo
     from spp_lab.runner.progress import Progress
 
-    p, source = _plan(args, data="warn" if args.dry_run or args.print_experiment else None)
+    p, source = _plan(args, data="warn" if args.dry_run or args.print_experiment else None,
+                      keep_unread=args.print_experiment)
     _notes(p)
     if args.print_experiment:
         return _print_experiment(p)

@@ -35,7 +35,7 @@ def test_ls_config_prints_a_jobs_resolved_config():
 
 
 def test_multirun_from_the_command_line_equals_the_file_it_prints(tmp_path):
-    args = ["-m", "model.head=pool,spp", "model.levels=[2,1],[4,2,1]", *TINY[:4],
+    args = ["-m", "model.head=pool,spp", "model.arch=zf5,overfeat5", *TINY[:4],
             "model.pool5_bins=2", "data.image_size=32", f"output_dir={tmp_path / 'res'}",
             "--seeds", "0-1"]
     printed = spp_lab("run", *args, "--print-experiment")
@@ -44,7 +44,7 @@ def test_multirun_from_the_command_line_equals_the_file_it_prints(tmp_path):
     listed = json.loads(spp_lab("ls", *args, "--json").stdout)
     from_file = json.loads(spp_lab("ls", str(tmp_path / "m.yaml"), "--json").stdout)
     assert [j["run_id"] for j in listed["jobs"]] == [j["run_id"] for j in from_file["jobs"]]
-    assert len(listed["jobs"]) == 8 and listed["experiment"] == "m-head-levels"
+    assert len(listed["jobs"]) == 8 and listed["experiment"] == "m-head-arch"
     conditions = {j["condition"] for j in listed["jobs"]}
     assert conditions == {"head=pool", "head=spp"}
     bad = spp_lab("run", "-m", "model.head=pool")

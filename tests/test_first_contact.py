@@ -99,12 +99,26 @@ def test_files_handed_to_the_wrong_command_get_one_sentence(tmp_path):
     assert "is an experiment file, not a run config: run it with `spp-lab run" in proc.stderr
 
 
-def test_a_switch_the_head_ignores_is_named_before_it_costs_jobs(tmp_path):
-    proc = spp_lab("ls", "-m", "model.head=pool,spp", "model.levels=[3,2,1],[2,1]",
-                   cwd=tmp_path)
-    assert proc.returncode == 0 and "4 jobs" in proc.stdout
-    assert ("model.levels ([3, 2, 1], [2, 1]) reaches condition 'head=pool', whose head does "
-            "not read it") in proc.stderr
+def test_a_switch_the_head_ignores_is_refused_before_it_costs_jobs(tmp_path):
+    sweep = ["-m", "model.head=pool,spp", "model.levels=[3,2,1],[2,1]"]
+    for command in ("ls", "run"):
+        proc = spp_lab(command, *sweep, cwd=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert ("model.levels ([3, 2, 1], [2, 1]) reaches condition 'head=pool', whose head "
+                "does not read it") in proc.stderr
+        assert "(exclude: [{condition: head=pool, model.levels: [[2, 1]]}])" in proc.stderr
+    assert not (tmp_path / "results").exists()  # nothing ran
+    # the file --print-experiment writes, with the exclude the message names, runs 3 jobs
+    text = spp_lab("ls", *sweep, "--print-experiment", cwd=tmp_path).stdout
+    (tmp_path / "m.yaml").write_text(text + "exclude: [{condition: head=pool, model.levels: "
+                                     "[[2, 1]]}]\n")
+    proc = spp_lab("ls", "m.yaml", cwd=tmp_path)
+    assert proc.returncode == 0 and "3 jobs · 3 new" in proc.stdout, proc.stderr
+    # one value for the condition is one job: nothing repeated, nothing refused
+    (tmp_path / "one.yaml").write_text("name: one\ngrid: {model.levels: [[2, 1]]}\n"
+                                       "conditions: {a: {model.head: pool}, b: {}}\n")
+    one = spp_lab("ls", "one.yaml", cwd=tmp_path)
+    assert one.returncode == 0 and "2 jobs" in one.stdout, one.stderr
 
 
 def test_the_api_selects_and_dry_runs_as_the_command_does(tmp_path):

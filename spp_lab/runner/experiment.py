@@ -17,6 +17,7 @@ Read with safe YAML only; nothing is imported or evaluated. No torch import here
 from __future__ import annotations
 
 import difflib
+import json
 import itertools
 import math
 from typing import Annotated, Any
@@ -74,8 +75,6 @@ class ExperimentFile(BaseModel):
 
 def cell_key(cell: dict[str, Any]) -> str:
     """A cell (its grid and zip values) as the text that names it in a seed plan."""
-    import json
-
     return json.dumps(cell, sort_keys=True, default=str)
 
 
@@ -280,27 +279,29 @@ def expand(exp: ExperimentFile, src: str | None = None, gpus: list | None = None
 
 
 def unread_switches(exp: ExperimentFile, jobs: list[Job]) -> list[str]:
-    """Grid, zip or condition values that a job's head never reads: those jobs give the
-    same numbers under different ids; one note per (key, condition), saying what to write
-    instead."""
+    """Grid or zip keys that take two or more values in a condition whose head never reads
+    them: those jobs give the same numbers under different ids; one note per (key,
+    condition), saying what to write instead."""
     from spp_lab.models._api import HEAD_SWITCHES, head_spec
 
-    base = flatten(exp.base)
     found: dict[tuple[str, str], list[Any]] = {}
     for job in jobs:
         spec = head_spec(job.config.model.head)
         for key, value in job.values.items():
             leaf = key.removeprefix("model.")
-            if key.startswith("model.") and leaf in HEAD_SWITCHES and leaf not in spec.uses \
-                    and value != base.get(key):
+            if key.startswith("model.") and leaf in HEAD_SWITCHES and leaf not in spec.uses:
                 seen = found.setdefault((key, job.condition), [])
                 seen += [] if value in seen else [value]
     notes = []
     for (key, cname), vals in found.items():
+        if len(vals) < 2:  # one value: one job, nothing repeated
+            continue
+        keep = vals[1:]
         notes.append(f"{key} ({', '.join(map(repr, vals))}) reaches condition {cname!r}, "
-                     "whose head does not read it: those jobs give the same numbers under "
-                     f"different run ids. Set {key} in the conditions whose head reads it, "
-                     f"or exclude all but one value for {cname!r}")
+                     "whose head does not read it: those jobs would give the same numbers "
+                     f"under different run ids. Set {key} in the conditions whose head "
+                     f"reads it, or exclude all but one value for {cname!r} (exclude: "
+                     f"[{{condition: {cname}, {key}: {json.dumps(keep)}}}])")
     return notes
 
 

@@ -67,13 +67,16 @@ def plan(path: str | dict[str, Any], *, smoke: bool = False,
          overrides: list[str] | None = None, only: list[str] | None = None,
          executor: str = "local", options: Mapping[str, Any] | None = None,
          labels: Mapping[str, str] | None = None, data: str | None = None,
-         target: float | None = None, budget: int | str | None = None) -> Plan:
+         target: float | None = None, budget: int | str | None = None,
+         keep_unread: bool = False) -> Plan:
     """The jobs of an experiment file and their states; ``--only`` must select some, and
     the selected jobs pass every check that can be made before training (:mod:`.checks`).
     ``options``: the executor's settings over the file's section (``labels``: their names
     as given, for errors). ``data``: a data problem (a missing root, a bad folder) is an
     ``error`` or a ``warn`` ing; by default an error where the jobs run on this machine
-    (the local executor) and a warning where they run elsewhere (the data is there)."""
+    (the local executor) and a warning where they run elsewhere (the data is there).
+    A grid value that a job's head never reads is refused (it would repeat another job's
+    numbers under a new id); ``keep_unread``: a warning instead (``--print-experiment``)."""
     from spp_lab.checks import check_configs
     from spp_lab.runner.executors import get_executor
 
@@ -94,7 +97,12 @@ def plan(path: str | dict[str, Any], *, smoke: bool = False,
     states = {j.run_id: j.folder.state() for j in jobs}
     out = Plan(exp, path, every, jobs, states, executor, settings)
     note = old_default_note(out)
-    out.notes += unread_switches(exp, jobs) + [n for n in (note, seed_note) if n]
+    unread = unread_switches(exp, jobs)
+    if unread and not keep_unread:
+        hint = (" (with -m, `--print-experiment` writes the experiment file to edit)"
+                if isinstance(exp._source, str) and exp._source == "-m" else "")
+        raise UserError(f"{path}: " + f"\n{path}: ".join(unread) + hint)
+    out.notes += unread + [n for n in (note, seed_note) if n]
     return out
 
 
