@@ -17,8 +17,8 @@ Read with safe YAML only; nothing is imported or evaluated. No torch import here
 from __future__ import annotations
 
 import difflib
-import json
 import itertools
+import json
 import math
 from typing import Annotated, Any
 
