@@ -43,7 +43,11 @@ class History(Callback):
         return {"rows": self.rows}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rows = list(state["rows"])
+        rows = [dict(r) for r in state["rows"]]
+        if rows and rows[0]["epoch"] == 0:  # a checkpoint of 0.1.0, which counted from 0
+            for r in rows:
+                r["epoch"] += 1
+        self.rows = rows
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.rows = self.rows[: trainer.current_epoch]  # what the checkpoint holds, if any
@@ -67,7 +71,7 @@ class History(Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         # Runs after this epoch's validation, so both stages' epoch metrics are in.
         m = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        row: dict[str, Any] = {"epoch": trainer.current_epoch,
+        row: dict[str, Any] = {"epoch": trainer.current_epoch + 1,  # epochs count from 1
                                "train_size": "/".join(map(str, sorted(self._sizes)))}
         for stage in ("train", "val"):
             for key in history_columns(stage):
@@ -80,8 +84,8 @@ class History(Callback):
         for key in ("train_loss", "val_loss"):
             if row[key] is not None and not np.isfinite(row[key]):
                 raise Diverged(f"{key.replace('_', ' ')} became non-finite ({row[key]}) "
-                               f"by epoch {row['epoch'] + 1}")
-        self.rows = self.rows[: row["epoch"]] + [row]
+                               f"by epoch {row['epoch']}")
+        self.rows = self.rows[: row["epoch"] - 1] + [row]
         self.run.write_history(self.rows)
         for lg in trainer.loggers:
             lg.log_metrics({"train/img_per_s": row["train_img_per_s"],

@@ -50,7 +50,7 @@ def cmd_train(args) -> int:
     epochs = cfg.train.epochs
 
     def on_epoch(row: dict) -> None:
-        print(f"epoch {row['epoch'] + 1}/{epochs} · train loss {row['train_loss']:.3f} · "
+        print(f"epoch {row['epoch']}/{epochs} · train loss {row['train_loss']:.3f} · "
               f"val top-1 err {row['val_top1_err']:.2f}% · {row['train_img_per_s']:.0f} "
               f"img/s · {row['epoch_time_s']:.1f} s", flush=True)
 
@@ -60,7 +60,7 @@ def cmd_train(args) -> int:
     print(f"run {rid}: {cfg.model.arch} head={cfg.model.head} · {m['epochs']} epoch"
           f"{'s' if m['epochs'] != 1 else ''} · "
           f"final val top-1 error {f['val_top1_err']:.2f}% (best {b['val_top1_err']:.2f}% at "
-          f"epoch {b['epoch'] + 1}){test} · {m['train_img_per_s']:.0f} img/s · "
+          f"epoch {b['epoch']}){test} · {m['train_img_per_s']:.0f} img/s · "
           f"{m['wall_time_s']:.1f} s → {out}")
     return 0
 

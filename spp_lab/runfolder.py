@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from spp_lab.fileio import Corrupt, JobLock, read_mapping, read_model, write_atomic, write_json
 from spp_lab.metrics import get_metric, history_columns
@@ -86,16 +86,25 @@ class FinalMetrics(_Schema):
 class BestMetrics(_Schema):
     val_top1_err: float = Field(ge=0, le=100)
     val_top5_err: float | None = None
-    epoch: int = Field(ge=0)
+    epoch: int = Field(ge=0)  # the best epoch, counted from first_epoch
 
 
 class Metrics(_Schema):
-    """``metrics.json``: written once, when a job finishes."""
+    """``metrics.json``: written once, when a job finishes. Read back, epochs count from 1
+    whichever release wrote it (0.1.0 counted from 0 and wrote no ``first_epoch``)."""
 
     final: FinalMetrics
     best: BestMetrics
     epochs: int = Field(ge=1)
+    first_epoch: int = Field(0, ge=0, le=1)
     test: dict[str, float | None] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _from_one(self) -> Metrics:
+        if self.first_epoch == 0:
+            self.best.epoch += 1
+            self.first_epoch = 1
+        return self
 
 
 def config_text(data: dict[str, Any]) -> str:
@@ -231,11 +240,13 @@ class RunFolder:
         if header[:1] != ["epoch"] or len(set(header)) != len(header) or "" in header:
             raise Corrupt(self.history, "header is not epoch,… with each column named once")
         fields = list(dict.fromkeys([*history_fields(), *header]))
-        return [self._history_row(i, header, values, fields)
+        # epochs count from 1; 0.1.0 counted from 0: its files are read as if from 1
+        shift = 1 if len(lines) > 1 and lines[1][:1] == ["0"] else 0
+        return [self._history_row(i, header, values, fields, shift)
                 for i, values in enumerate(lines[1:])]
 
     def _history_row(self, i: int, header: list[str], values: list[str],
-                     fields: list[str]) -> dict[str, Any]:
+                     fields: list[str], shift: int = 0) -> dict[str, Any]:
         """Row ``i`` (0-based, after the header) parsed: text columns as text (``24`` or
         ``24/32``), missing trailing values None, the rest numbers; Corrupt if not."""
         if len(values) > len(header):
@@ -244,11 +255,12 @@ class RunFolder:
         try:
             row = {k: (given.get(k) if k in TEXT_COLUMNS else
                        _number(given.get(k), strict=k in known)) for k in fields}
-            row["epoch"] = int(values[0])
+            row["epoch"] = int(values[0]) + shift
         except (TypeError, ValueError):
             raise Corrupt(self.history, f"row {i + 1} is not numbers") from None
-        if row["epoch"] != i:
-            raise Corrupt(self.history, f"row {i + 1} is epoch {row['epoch']}, not {i}")
+        if row["epoch"] != i + 1:
+            raise Corrupt(self.history, f"row {i + 1} is epoch {int(values[0])}, not "
+                          f"{i + 1 - shift}")
         return row
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:

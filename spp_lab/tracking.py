@@ -136,6 +136,9 @@ def _safe_logger_class():
             """At W&B step = Lightning's step, which a resumed attempt restores from the
             checkpoint: the rows of both attempts line up in one W&B run after sync (W&B's
             own counter would restart at 0 and drop the resumed epochs)."""
+            if "epoch" in metrics:  # Lightning's own count, from 0; spp-lab's is from 1
+                metrics = {**metrics, "epoch": metrics["epoch"] + 1}
+
             def log() -> None:
                 if step is None:
                     self.experiment.log(dict(metrics))

@@ -113,6 +113,7 @@ def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -
         "best": {**{f"val_{m.key}": best.get(f"val_{m.key}") for m in measures("val")
                     if m.best}, "epoch": int(best["epoch"])},
         "epochs": len(rows),
+        "first_epoch": 1,  # epochs count from 1 (0.1.0 counted from 0: see runfolder)
         "params": sum(p.numel() for p in model.parameters()),
         "train_img_per_s": sorted(speeds)[len(speeds) // 2],
         "wall_time_s": wall,

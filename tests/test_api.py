@@ -23,7 +23,7 @@ def test_run_experiment_then_load_what_it_wrote(tmp_path):
                            overrides={"train.threads": 1})  # done: nothing reruns
     assert again.loc[0, "wall_time_s"] == runs.loc[0, "wall_time_s"]
     hist = load_history(tmp_path / "results/api")
-    assert hist["epoch"].tolist() == [0, 1] and set(hist["run_id"]) == {runs.loc[0, "run_id"]}
+    assert hist["epoch"].tolist() == [1, 2] and set(hist["run_id"]) == {runs.loc[0, "run_id"]}
     assert load_runs(tmp_path / "results/api").equals(again)
     run = tmp_path / "results/api/runs" / runs.loc[0, "run_id"]
     cfg = load_config(run)

@@ -29,7 +29,7 @@ def test_train_writes_a_self_describing_run_folder(trained):
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     assert cfg["model"]["width"] == 0.125 and cfg["data"]["image_size"] == 32
     rows = list(csv.DictReader((run / "history.csv").open()))
-    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert [int(r["epoch"]) for r in rows] == [1, 2]  # epochs count from 1
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["final"]["val_top1_err"] == pytest.approx(float(rows[-1]["val_top1_err"]))
     assert metrics["best"]["val_top1_err"] == min(float(r["val_top1_err"]) for r in rows)

@@ -17,7 +17,7 @@ CONFIG = {"model": {"arch": "zf5", "levels": [6, 3, 2, 1], "fc_dims": []},
           "train": {"seed": 7, "epochs": 4}, "data": {"num_train": 1000, "num_val": 200}}
 METRICS = {"final": {"val_top1_err": 40.0, "val_top5_err": 12.5, "val_loss": 1.5,
                      "train_loss": 1.25, "train_top1_err": 30.0},
-           "best": {"val_top1_err": 38.0, "val_top5_err": 11.0, "epoch": 2},
+           "best": {"val_top1_err": 38.0, "val_top5_err": 11.0, "epoch": 2}, "first_epoch": 1,
            "test": {"test_top1_err": 41.0, "test_full_top1_err": 42.0, "val_loss": 99.0},
            "epochs": 4, "params": 123, "flops_per_image": 456, "train_img_per_s": 789.5,
            "wall_time_s": 10.0, "data": {"train": 900, "val": 180}}
@@ -39,9 +39,9 @@ def exp(tmp_path):
     write_json(done.status_file, {"state": "done"})  # as an older or hand-made folder has
     done.write_config(CONFIG)
     write_json(done.metrics_file, METRICS)
-    done.write_history([{"epoch": 0, "train_size": "24-32", "val_top1_err": 50.0},
-                        {"epoch": 1, "train_size": "32", "val_top1_err": 40.0, "lr": 0.1},
-                        {"epoch": 2}, {"epoch": 3}])  # one row per epoch of metrics.json
+    done.write_history([{"epoch": 1, "train_size": "24-32", "val_top1_err": 50.0},
+                        {"epoch": 2, "train_size": "32", "val_top1_err": 40.0, "lr": 0.1},
+                        {"epoch": 3}, {"epoch": 4}])  # one row per epoch of metrics.json
     failed = RunFolder(root / "runs" / "a_failed")
     failed.update_status(state="failed", condition="x", seed=3, attempts=2, error="boom",
                          cpu="Xeon X", versions={"torch": "2.14.1", "wandb": None})
@@ -95,12 +95,12 @@ def test_a_run_with_an_unreadable_config_keeps_its_row_and_no_run_has_epochs(exp
 def test_epochs_keep_their_run_and_join_its_columns(exp):
     runs, epochs = collect_runs(exp)
     assert cells(epochs[["run_id", "epoch", "train_size", "val_top1_err", "lr"]].values
-                 .tolist()) == [["b_done", 0, "24-32", 50.0, None], ["b_done", 1, "32", 40.0, 0.1],
-                                ["b_done", 2, "", None, None], ["b_done", 3, "", None, None]]
+                 .tolist()) == [["b_done", 1, "24-32", 50.0, None], ["b_done", 2, "32", 40.0, 0.1],
+                                ["b_done", 3, "", None, None], ["b_done", 4, "", None, None]]
     joined = with_runs(epochs, runs, ["condition", "run_id", "model.arch"])
     assert joined.columns[-3:].tolist() == ["run_id", "condition", "model.arch"]
     assert joined[["epoch", "condition", "model.arch"]].values.tolist() == [
-        [e, "default", "zf5"] for e in range(4)]
+        [e, "default", "zf5"] for e in range(1, 5)]
     assert with_runs(epochs, runs[~runs["finished"]], ["condition"]).empty
 
 

@@ -55,7 +55,7 @@ def test_a_fixed_size_head_and_a_dataset_train_and_the_metric_is_recorded(plug, 
     assert 50.0 <= metrics["final"]["val_conf"] <= 100.0  # top-1 confidence of 2 classes
     with open(run / "history.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["epoch"] for r in rows] == ["0", "1"] and all(r["val_conf"] for r in rows)
+    assert [r["epoch"] for r in rows] == ["1", "2"] and all(r["val_conf"] for r in rows)
     # the head is fixed-size: multi-size training is refused by the spec's flag
     multi = spp_lab("train", "model.head=halves", "train.sizes=[32,40]", *TOY, cwd=tmp_path,
                     env=plug)

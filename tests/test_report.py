@@ -144,9 +144,9 @@ def test_learning_curves_one_panel_per_row_in_condition_order_small_epochs_marke
 
     hist = pd.DataFrame([{"model.arch": a, "condition": c, "seed": s, "epoch": e,
                           "val_top1_err": 50 - e - j, "train_size": "32" if (
-                              c == "SPP multi-size" and e % 2 == 0) else "40"}
+                              c == "SPP multi-size" and e % 2 == 1) else "40"}
                          for a in ("zf5", "overfeat5") for j, c in enumerate(CONDS)
-                         for s in range(2) for e in range(4)])
+                         for s in range(2) for e in range(1, 5)])
     hist["condition"] = pd.Categorical(hist["condition"], CONDS, ordered=True)
     fig = learning_curves(hist, "model.arch", test_size=40)
     assert [ax.get_title() for ax in fig.axes] == ["zf5", "overfeat5"]
@@ -156,7 +156,7 @@ def test_learning_curves_one_panel_per_row_in_condition_order_small_epochs_marke
     assert "validation top-1 error" in fig.axes[0].get_ylabel()
     open_markers = [ln for ln in fig.axes[0].lines if ln.get_markerfacecolor() == "white"
                     and len(ln.get_xdata())]
-    assert [list(ln.get_xdata()) for ln in open_markers] == [[1, 3]]  # epochs 0, 2 at 32 px
+    assert [list(ln.get_xdata()) for ln in open_markers] == [[1, 3]]  # epochs 1, 3 at 32 px
     assert fig.axes[0].get_ylim()[1] <= 100
     ticks = fig.axes[0].get_xticks()
     assert len(ticks) and all(t == int(t) for t in ticks)  # whole epochs only
@@ -279,7 +279,7 @@ def test_run_folders_read_in_processes_give_the_same_frames(fake_experiment, tmp
     assert "run0003" not in set(epochs["run_id"])  # no numbers from a corrupt run
     mine = epochs[epochs["run_id"] == "zzrunning"]  # an unfinished run's epochs so far
     assert mine[["epoch", "train_size", "val_top1_err", "lr"]].values.tolist() == [
-        [0, "24-32", 70.0, None]]
+        [1, "24-32", 70.0, None]]  # written as 0.1.0 did (from 0), read as from 1
     assert epochs.groupby("run_id").size().eq(2).sum() == 17  # 18 done, one now corrupt
 
 

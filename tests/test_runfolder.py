@@ -16,9 +16,10 @@ from spp_lab.runner.job import Job
 from spp_lab.runner.progress import Progress
 
 METRICS = {"final": {"val_top1_err": 40.0, "val_top5_err": 10.0}, "epochs": 2,
-           "best": {"val_top1_err": 38.0, "epoch": 0}, "test": {"test_top1_err": 41.0}}
-ROWS = [{"epoch": 0, "val_top1_err": 38.0, "train_size": "40"},
-        {"epoch": 1, "val_top1_err": 40.0, "train_size": "32/40"}]
+           "first_epoch": 1, "best": {"val_top1_err": 38.0, "epoch": 1},
+           "test": {"test_top1_err": 41.0}}
+ROWS = [{"epoch": 1, "val_top1_err": 38.0, "train_size": "40"},
+        {"epoch": 2, "val_top1_err": 40.0, "train_size": "32/40"}]
 
 
 def done_run(tmp_path: Path, name: str = "r1") -> RunFolder:
@@ -66,8 +67,8 @@ def test_states_of_a_run_folder(tmp_path):
     ("history.csv", b"\x00\x01,\x02\n", "header is not"),
     ("history.csv", (",".join(HISTORY_FIELDS) + "\n1" + ",x" * 9 + "\n").encode(),
      "row 1 is not numbers"),
-    ("history.csv", (",".join(HISTORY_FIELDS) + "\n1" + ",1" * 9 + "\n").encode(),
-     "row 1 is epoch 1, not 0"),
+    ("history.csv", (",".join(HISTORY_FIELDS) + "\n2" + ",1" * 9 + "\n").encode(),
+     "row 1 is epoch 2, not 1"),
     ("history.csv", b"\xff\xfe", "not text"),
 ])
 def test_every_file_is_validated_and_named(tmp_path, file, content, why):
@@ -83,7 +84,7 @@ def test_every_file_is_validated_and_named(tmp_path, file, content, why):
 def test_history_round_trips_and_update_status_replaces_a_corrupt_status(tmp_path):
     run = done_run(tmp_path)
     rows = run.history_rows()
-    assert [r["epoch"] for r in rows] == [0, 1] and rows[1]["train_size"] == "32/40"
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["train_size"] == "32/40"
     assert rows[0]["val_top1_err"] == 38.0 and rows[0]["lr"] is None
     run.status_file.write_text("garbage")
     assert run.update_status(state="interrupted") == {"state": "interrupted", "attempts": 0}
@@ -94,11 +95,21 @@ def test_history_rows_skip_blank_lines_and_fill_short_rows(tmp_path):
     head = ",".join(HISTORY_FIELDS)
     write_atomic(run.history, head + "\n")
     assert run.history_rows() == []
-    write_atomic(run.history, f"{head}\n\n0,24-32,1.5\n\n1\n")
+    write_atomic(run.history, f"{head}\n\n1,24-32,1.5\n\n2\n")
     rows = run.history_rows()
-    assert rows[0] == {**dict.fromkeys(HISTORY_FIELDS), "epoch": 0, "train_size": "24-32",
+    assert rows[0] == {**dict.fromkeys(HISTORY_FIELDS), "epoch": 1, "train_size": "24-32",
                        "train_loss": 1.5}
-    assert rows[1] == {**dict.fromkeys(HISTORY_FIELDS), "epoch": 1}
+    assert rows[1] == {**dict.fromkeys(HISTORY_FIELDS), "epoch": 2}
+    # 0.1.0 counted from 0: its histories and metrics read as counted from 1
+    write_atomic(run.history, f"{head}\n0,24,1.5\n1,24,1.0\n")
+    assert [r["epoch"] for r in run.history_rows()] == [1, 2]
+    write_atomic(run.history, f"{head}\n0,24,1.5\n2,24,1.0\n")
+    with pytest.raises(Corrupt, match="row 2 is epoch 2, not 1"):
+        run.history_rows()
+    old = {k: v for k, v in METRICS.items() if k != "first_epoch"} | {
+        "best": {"val_top1_err": 38.0, "epoch": 0}}
+    write_atomic(run.metrics_file, json.dumps(old))
+    assert run.metrics()["best"]["epoch"] == 1 and run.metrics()["first_epoch"] == 1
     assert list(rows[1]) == list(HISTORY_FIELDS)
     write_atomic(run.history, f"{head}\n0{',1' * len(HISTORY_FIELDS)}\n")  # one too many
     with pytest.raises(Corrupt, match="row 1 is not numbers"):

@@ -139,7 +139,7 @@ def test_sigkill_mid_grid_then_rerun_completes_with_results_kept_once(tmp_path):
     for rid, text in before.items():  # finished results untouched
         assert (tmp_path / "results/g/runs" / rid / "metrics.json").read_text() == text
     for rid in final:  # each epoch recorded exactly once
-        assert _history_epochs(tmp_path, rid) == [0, 1, 2]
+        assert _history_epochs(tmp_path, rid) == [1, 2, 3]
 
 
 def test_sigint_marks_running_jobs_interrupted_and_they_resume(tmp_path):
@@ -175,7 +175,7 @@ def test_sigint_marks_running_jobs_interrupted_and_they_resume(tmp_path):
     assert again.returncode == 0
     for rid in resumed:
         epochs = _history_epochs(tmp_path, rid)
-        assert epochs == [0, 1, 2, 3] and epochs[: len(kept[rid])] == kept[rid]
+        assert epochs == [1, 2, 3, 4] and epochs[: len(kept[rid])] == kept[rid]
         log = (tmp_path / "results/g/runs" / rid / "log.txt").read_text()
         assert "interrupted" in log and log.count("== attempt") == 2
 

@@ -58,6 +58,12 @@ def test_the_report_reads_old_runs_with_a_new_metric_as_empty(old):
     numbers = json.loads((FIXTURE / "release-0.1.0/runs/1e41a8801e/metrics.json").read_text())
     row = next(r for r in rows if r["run_id"] == "1e41a8801e")
     assert float(row["test_top1_err"]) == pytest.approx(numbers["test"]["test_top1_err"])
+    # 0.1.0 counted epochs from 0; read back, they count from 1 as everywhere now
+    assert numbers["best"]["epoch"] == 0 and float(row["best_epoch"]) == 1.0
+    from spp_lab import load_history
+
+    hist = load_history(old / "results/release-0.1.0")
+    assert hist.groupby("run_id")["epoch"].agg(list).map(tuple).unique().tolist() == [(1, 2)]
 
 
 def test_a_file_that_relied_on_a_changed_default_is_told_what_to_pin(old):
@@ -67,3 +73,18 @@ def test_a_file_that_relied_on_a_changed_default_is_told_what_to_pin(old):
             "defaults; to keep those runs, set in base: model.dropout: 0.5") in proc.stderr
     pinned = spp_lab("ls", "release-0.1.0.yaml", *PIN, cwd=old)
     assert "4 done" in pinned.stdout and "warning" not in pinned.stderr
+
+
+def test_a_checkpoint_of_0_1_0_resumes_with_epochs_counted_from_1(tmp_path):
+    """The history rows inside a 0.1.0 checkpoint count from 0; resumed, they count from 1
+    like the rows the resumed attempt appends (no file mixes the two)."""
+    from spp_lab.callbacks import History
+    from spp_lab.runfolder import RunFolder
+
+    old = History(RunFolder(tmp_path / "r"))
+    old.load_state_dict({"rows": [{"epoch": 0, "val_top1_err": 50.0},
+                                  {"epoch": 1, "val_top1_err": 40.0}]})
+    assert [r["epoch"] for r in old.rows] == [1, 2]
+    new = History(RunFolder(tmp_path / "s"))
+    new.load_state_dict({"rows": [{"epoch": 1, "val_top1_err": 50.0}]})
+    assert [r["epoch"] for r in new.rows] == [1]

@@ -160,7 +160,7 @@ def test_resumed_job_continues_its_wandb_run(tmp_path, wandb_env):
             rows = first + second
         else:
             rows = second
-        assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+        assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
         steps = [r["_step"] for r in rows]
         assert steps == sorted(steps) and len(set(steps)) == 4
         assert all(r["_step"] == r["trainer/global_step"] for r in rows)

@@ -152,7 +152,7 @@ def learning_curves(history: pd.DataFrame, rows: str | None = None,
             if c.empty:
                 continue
             agg = c.groupby("epoch")[metric].agg(["mean", "std"])
-            x = agg.index + 1
+            x = agg.index
             ax.plot(x, agg["mean"], color=SHADES[j % 7], lw=2 if j == 0 else 1.3,
                     label=str(cond))
             ax.fill_between(x, agg["mean"] - agg["std"].fillna(0),

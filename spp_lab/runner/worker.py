@@ -137,7 +137,7 @@ def _run_locked(spec: dict[str, Any], run: RunFolder) -> int:
     print(f"== attempt {prev['attempts']} of run {spec['run_id']} at {prev['started']}")
 
     def on_epoch(row: dict) -> None:
-        write_json(run.progress, {"epoch": row["epoch"] + 1, "epochs": cfg.train.epochs,
+        write_json(run.progress, {"epoch": row["epoch"], "epochs": cfg.train.epochs,
                                   "val_top1_err": row["val_top1_err"], "time": time.time()})
 
     try:
