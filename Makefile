@@ -19,11 +19,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/spp-lab run $(EXP)
 
-# Two pytest processes (pytest-xdist): 8 minutes on 2 cores. Tests that bound a
-# time bound CPU seconds, which the other process cannot inflate.
+# Two pytest processes (pytest-xdist; worksteal evens out the long tests): about 10
+# minutes on 2 cores. Tests that bound a time bound CPU seconds, which the other process
+# cannot inflate.
 test: $(STAMP)
 	$(BIN)/ruff check spp_lab tests benchmarks
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check spp_lab tests benchmarks
@@ -39,8 +40,9 @@ mutate: $(STAMP)
 	$(BIN)/mutmut run || true
 	$(BIN)/python -m benchmarks.mutation_score
 
-# On a machine with a CUDA GPU: CUDA tests, every switch on the device, --smoke, GPU
-# benchmarks and the default grid, one table (about 4 minutes on one H100).
+# On a machine with a CUDA GPU: pytest -m cuda (every switch on the device, the CUDA
+# kernels), python -m benchmarks spp device --device cuda, and the default grid, smoke and
+# in full (about 4 minutes on one H100).
 gpu-check: $(STAMP)
 	$(BIN)/python -m benchmarks.gpu_check
 

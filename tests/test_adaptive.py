@@ -103,6 +103,10 @@ def test_seed_rule_messages_name_the_key_the_value_and_what_is_allowed(tmp_path)
     plain = spp_lab("ls", "l.yaml", "--json", cwd=tmp_path).stdout
     ruled = spp_lab("ls", "l.yaml", "--json", "--target", "2", cwd=tmp_path).stdout
     assert json.loads(plain)["jobs"] == json.loads(ruled)["jobs"]
+    from spp_lab import run_experiment
+
+    api = run_experiment(tmp_path / "l.yaml", target=2, budget="90s", dry_run=True)
+    assert sorted(api["run_id"]) == sorted(j["run_id"] for j in json.loads(ruled)["jobs"])
     (tmp_path / "r.yaml").write_text("name: r\nseeds: {target: 1}\n")
     sweep = spp_lab("export-sweep", "r.yaml", cwd=tmp_path)
     assert sweep.returncode == 2 and "a W&B sweep cannot decide between waves" in sweep.stderr
