@@ -72,6 +72,10 @@ def _run(folder: Path, plug: dict, *flags: str) -> subprocess.CompletedProcess:
     again = spp_lab("run", "flaky.yaml", "--dry-run", cwd=folder, env=plug)
     assert "0 to run · 2 skipped (1 failed or diverged: --retry-failed reruns them)" \
         in again.stdout
+    listed = spp_lab("ls", "flaky.yaml", cwd=folder, env=plug).stdout
+    assert "failed      broken" in listed and "the broken toy dataset failed to load" in listed
+    retry = spp_lab("run", "flaky.yaml", "--dry-run", "--retry-failed", cwd=folder, env=plug)
+    assert "1 to run · 1 skipped" in retry.stdout
     return proc
 
 

@@ -97,23 +97,6 @@ def test_a_killed_job_is_retried_and_a_rerun_skips_done_jobs(tmp_path):
                       .st_mtime_ns for rid in status}
 
 
-def test_a_job_that_fails_every_attempt_is_marked_failed_with_its_reason(tmp_path):
-    path = experiment(tmp_path, n=64, seeds="[0]")
-    watcher = kill_first_attempts(tmp_path, count=1)
-    text = path.read_text().replace("retries: 1", "retries: 0")
-    path.write_text(text)
-    proc = spp_lab("run", str(path), "--workers", "2", "--only", "model.arch=zf5", cwd=tmp_path)
-    watcher.join(timeout=5)
-    assert proc.returncode == 1
-    assert "1 done, 1 failed" in proc.stdout
-    failed = [s for s in runs(tmp_path).values() if s["state"] == "failed"]
-    assert len(failed) == 1 and "exited with code -9" in failed[0]["error"]
-    assert "exited with code -9" in spp_lab("ls", str(path)).stdout  # the reason, in ls
-    again = spp_lab("run", str(path), "--retry-failed", "--only", "model.arch=zf5",
-                    cwd=tmp_path)
-    assert again.returncode == 0 and "1 to run" in again.stdout
-
-
 def _history_epochs(tmp_path: Path, rid: str, name="g") -> list[int]:
     with open(tmp_path / "results" / name / "runs" / rid / "history.csv") as f:
         return [int(r["epoch"]) for r in csv.DictReader(f)]
