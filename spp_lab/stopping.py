@@ -126,9 +126,12 @@ class SeedPlan(BaseModel):
         return next((c.seeds for c in self.cells if c.key == key), None)
 
 
-def _sd(a: list[float], b: list[float]) -> float | None:
+def _sd(a: list[float], b: list[float] | None) -> float | None:
+    """SD of the paired differences ``a − b``; None without a full pairing."""
     import numpy as np
 
+    if b is None or len(a) != len(b):
+        return None
     d = np.asarray(a, float) - np.asarray(b, float)
     return float(np.std(d, ddof=1)) if len(d) >= 2 and np.isfinite(d).all() else None
 
@@ -140,7 +143,7 @@ def decide(rule: SeedRule, pilots: list[tuple[str, dict[str, Any], dict[str, lis
     budget's unit (1 for a job budget, the pilot's mean wall time for a time budget)."""
     cells = []
     for key, values, by_cond in pilots:
-        sds = {c: _sd(v, by_cond[baseline]) for c, v in by_cond.items() if c != baseline}
+        sds = {c: _sd(v, by_cond.get(baseline)) for c, v in by_cond.items() if c != baseline}
         need = max([seeds_needed(s or 0.0, rule.min, rule.target) for s in sds.values()]
                    or [rule.min])
         status = "reachable" if need <= rule.max else "over max"

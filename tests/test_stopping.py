@@ -120,3 +120,11 @@ def test_a_stuck_seed_is_flagged_and_the_median_resists_it():
     # paired changes −3 −3 −3 +15.8: mean +1.70, median −3.00, IQM (middle two) −3.00
     assert (round(ch["mean"], 2), ch["median"], ch["iqm"], ch["seeds"]) == (1.7, -3.0, -3.0, 4)
     assert not ch["resolved"]
+
+
+def test_a_cell_without_its_baseline_or_a_full_pairing_adds_no_seeds():
+    rule = SeedRule(min=3, target=0.1)
+    pilots = [("a", {"arch": "a"}, {"x": [1.0, 2.0, 4.0]}),  # the baseline was excluded
+              ("b", {"arch": "b"}, {"b": [1.0, 2.0, 3.0], "x": [1.0, 5.0]})]
+    cells = decide(rule, pilots, "b", {}, "err").cells
+    assert [(c.need, c.seeds, c.pilot_sd) for c in cells] == [(3, 3, {"x": None})] * 2

@@ -60,8 +60,9 @@ def _pilots(exp: Any, jobs: list[Job]) -> tuple[list, dict[str, float]]:
         by_cond: dict[str, list[float]] = {}
         for job, snap in snaps:
             value = (snap.metrics.get(source[0]) or {}).get(source[1])
-            by_cond.setdefault(job.condition, []).append(float("nan") if value is None
-                                                         else float(value))
+            by_cond.setdefault(job.condition, []).append(value)
+        if any(v is None for vals in by_cond.values() for v in vals):
+            continue  # a run that did not record the metric: nothing to decide from
         out.append((key, dict(cell[0].cell), by_cond))
         times = [s.metrics.get("wall_time_s") or 0.0 for _, s in snaps]
         cost[key] = sum(times) / len(times)
@@ -133,9 +134,10 @@ def plan_lines(p: Any) -> list[str]:
         cells.setdefault(cell_key(dict(job.cell)), []).append(job)
     for key, jobs in cells.items():
         seeds = sorted({j.seed for j in jobs})
-        done = sorted({j.seed for j in jobs if p.folder.run(j.run_id).state().state == "done"
-                       and all(p.folder.run(k.run_id).state().state == "done"
-                               for k in jobs if k.seed == j.seed)})
+        state = {j.run_id: (p.states[j.run_id] if j.run_id in p.states
+                            else p.folder.run(j.run_id).state()).state for j in jobs}
+        undone = {j.seed for j in jobs if state[j.run_id] != "done"}
+        done = [s for s in seeds if s not in undone]  # done in every condition of the cell
         cell = next((c for c in plan.cells if c.key == key), None) if plan else None
         planned = (describe(cell, rule) if cell else
                    f"{' '.join(f'{k}={v}' for k, v in json.loads(key).items()) or 'the grid'}"
