@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/spp-lab run $(EXP)
 
-# Two pytest processes (pytest-xdist; worksteal evens out the long tests): about 10
+# Two pytest processes (pytest-xdist; worksteal evens out the long tests): 10 to 12
 # minutes on 2 cores. Tests that bound a time bound CPU seconds, which the other process
 # cannot inflate.
 test: $(STAMP)
