@@ -10,9 +10,11 @@ value and what would work. Checked:
   paper`` gives n×n bins for every level; the ``pool`` head makes its k×k bins); a
   fixed-size head is never asked for another size (multi-size training, full images);
 * data (:func:`check_data`): a root where the dataset needs one, and the dataset's own
-  check (an image folder's classes, two images a class, a sample decoding). Data lives
-  where the jobs run: listing commands only warn, a local run refuses, a cluster's jobs
-  check it where they run (``--check-data local`` checks here);
+  check (an image folder's classes, two images a class, a sample decoding); and the
+  backbone's weights (:func:`spp_lab.models.weights.check`: in the library's cache, or a
+  network to fetch them; a ``model.weights`` file). Data and weights live where the jobs
+  run: listing commands only warn, a local run refuses, a cluster's jobs check them where
+  they run;
 * devices: ``train.accelerator: gpu`` needs a visible GPU (for local jobs).
 """
 
@@ -23,7 +25,7 @@ from typing import Any, Literal
 
 from spp_lab.data.registry import dataset_spec
 from spp_lab.errors import UserError, warn
-from spp_lab.models import arch_spec, head_spec
+from spp_lab.models import arch_spec, head_spec, weights
 
 DataCheck = Literal["error", "warn", "skip"]
 
@@ -58,7 +60,7 @@ def _geometry(cfg: Any) -> list[str]:
         for side in sides:
             a = arch.map_size(m.stem, side)
             if a is None:
-                ok = next((s for s in range(1, 4097) if arch.map_size(m.stem, s)), None)
+                ok = arch.min_side(m.stem)
                 problems.append(f"{key}: {m.arch} (stem {m.stem}) cannot take {side}-px "
                                 f"inputs: a layer's window is larger than its input; sides "
                                 f"from {ok} px work")
@@ -102,12 +104,14 @@ def check_configs(configs: Iterable[tuple[str, Any]], source: str, gpus: list | 
                 raise UserError(f"{where}train.accelerator: gpu, but this machine has no "
                                 "visible GPU (nvidia-smi, CUDA_VISIBLE_DEVICES); use auto or "
                                 "cpu")
-        key = cfg.data.model_dump_json(include={"name", "root", "download"})
+        key = cfg.data.model_dump_json(include={"name", "root", "download"}) + \
+            cfg.model.model_dump_json(include={"arch", "pretrained", "weights"})
         if data == "skip" or key in seen_data:
             continue
         seen_data.add(key)
         try:
             check_data(cfg.data)
+            weights.check(cfg.model)
         except UserError as err:
             if data == "error":
                 raise UserError(f"{source}: {err}") from None  # the same for every job

@@ -7,6 +7,7 @@
     spp-lab report results/<name> [--paper]              tables and charts (seconds)
     spp-lab export-sweep FILE                            a W&B sweep.yaml
     spp-lab export RUN_DIR --size N                      ONNX of a finished run
+    spp-lab models [PATTERN] [--info]                    the networks model.arch takes
 """
 
 from __future__ import annotations
@@ -178,6 +179,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_positive, help="input side, px (default: data.image_size)")
     p.add_argument("-o", "--output", help="default: <run>/model-<size>px.onnx")
     p.set_defaults(func=_lazy("cmd_export"))
+
+    p = sub.add_parser("models", help="the networks model.arch takes (no torch once listed)",
+                       description="Lists the registered networks and every torchvision and "
+                                   "timm classification network, by the name model.arch "
+                                   "takes; with --info, each one's conv map and weights.")
+    p.add_argument("pattern", nargs="?", default="",
+                   help="only names containing this (e.g. convnext, timm/resnet)")
+    p.add_argument("--info", action="store_true",
+                   help="channels, input size, smallest side and weights of each (at most 40)")
+    p.set_defaults(func=_lazy("cmd_models"))
 
     p = sub.add_parser("sync", help="upload an experiment's offline W&B runs (wandb sync)")
     p.add_argument("path", help="results/<name>")

@@ -21,7 +21,16 @@ from spp_lab.errors import UserError, format_validation_error
 from spp_lab.models._api import head_spec
 from spp_lab.models.settings import ModelConfig
 from spp_lab.schedule import SIZE_SCHEDULES, SizeSchedule
-from spp_lab.schema import Bool, FolderName, NonNegInt, Num, PosInt, StrictModel, choice
+from spp_lab.schema import (
+    Bool,
+    FolderName,
+    NonNegInt,
+    Num,
+    PosInt,
+    StrictModel,
+    choice,
+    default_of,
+)
 
 __all__ = ["DataConfig", "LoggingConfig", "ModelConfig", "RunConfig", "TrainConfig",
            "WandbConfig", "build_config", "flatten", "parse_override", "set_dotted"]
@@ -58,6 +67,15 @@ class TrainConfig(StrictModel):
     checkpoint: Bool = Field(True, description="save checkpoints/last.ckpt each epoch (resume)")
     limit_train_batches: PosInt | None = Field(None, description="cap batches per epoch")
     limit_val_batches: PosInt | None = Field(None, description="cap validation batches")
+    backbone_lr: Num = Field(1.0, gt=0, le=10, description=(
+        "learning-rate multiplier of the backbone (the conv trunk) against train.lr: 0.1 "
+        "fine-tunes pretrained weights gently"))
+    freeze_backbone: NonNegInt | Literal["all"] = Field(0, description=(
+        "epochs at the start with the backbone frozen (no gradient, only the head, fc and "
+        "classifier train); all: frozen throughout (a linear probe)"))
+    backbone_bn: Literal["train", "frozen"] = Field("train", description=(
+        "the backbone's batch norm: train (batch statistics, running averages updated) or "
+        "frozen (its running statistics and affine weights kept, as pretrained)"))
 
 
 class WandbConfig(StrictModel):
@@ -82,6 +100,28 @@ class RunConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _input_size_of_the_arch(cls, data: Any) -> Any:
+        """``data.image_size`` not given: the architecture's input size (64 for the
+        CPU-sized registered nets; a torchvision or timm network's weights' size)."""
+        if not isinstance(data, dict) or not isinstance(data.get("model", {}), dict):
+            return data
+        section = data.get("data", {})
+        if not isinstance(section, dict) or "image_size" in section:
+            return data
+        from spp_lab.models.weights import input_size
+
+        model = data.get("model", {})
+        try:
+            size = input_size(model.get("arch", default_of(ModelConfig, "arch")),
+                              model.get("pretrained", False))
+        except (ValueError, TypeError):
+            return data  # an unknown name or tag: the model section's error says it
+        if size == default_of(DataConfig, "image_size"):
+            return data
+        return {**data, "data": {**section, "image_size": size}}
 
     @model_validator(mode="after")
     def _fixed_size_head(self) -> RunConfig:

@@ -181,6 +181,9 @@ def format_validation_error(
         if e["type"] == "value_error" and not loc:
             lines.append(msg)
             continue
+        if e["type"] == "value_error" and loc and msg.startswith(f"{loc[-1]}."):
+            lines.append(key + msg[len(str(loc[-1])):])  # a section's check names its key
+            continue
         if e["type"] == "literal_error":
             msg = "must be one of " + msg.removeprefix("Input should be ")
         got = "" if e["type"] == "missing" else f" (got {_short(e.get('input'))})"

@@ -94,15 +94,19 @@ def _problem(model: SPPNet, size: int) -> tuple[int, int] | None:
 
 
 class Pixels(nn.Module):
-    """The network behind the training input normalisation: takes RGB pixels, 0-255."""
+    """The network behind the training input normalisation: takes RGB pixels, 0-255;
+    ``mean`` and ``std`` of RGB in [0, 1] (default ImageNet's)."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, mean: list[float] | None = None,
+                 std: list[float] | None = None) -> None:
         super().__init__()
-        from spp_lab.module import _MEAN, _STD
+        from spp_lab.models.weights import IMAGENET_MEAN, IMAGENET_STD
+        from spp_lab.module import pixel_norm
 
         self.net = net
-        self.register_buffer("mean", _MEAN.clone())
-        self.register_buffer("std", _STD.clone())
+        m, s = pixel_norm(list(mean or IMAGENET_MEAN), list(std or IMAGENET_STD))
+        self.register_buffer("mean", m)
+        self.register_buffer("std", s)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net((x - self.mean) / self.std)
@@ -118,21 +122,24 @@ def export_run(run_dir: Path, size: int | None, path: Path) -> Path:
 
     run = RunFolder(run_dir)
     model = SPPClassifier.load_from_checkpoint(run.last_ckpt, map_location="cpu",
-                                               weights_only=True)
+                                               weights_only=True, load_weights=False)
     size = size or int(model.hparams["image_size"])
     try:
         classes = json.loads(run.metrics_file.read_text()).get("classes")
     except (OSError, ValueError):
         classes = None
     meta = {"run_id": run.run_id, "classes": json.dumps(classes)}
-    return export_onnx(model.net, size, path, metadata=meta)
+    return export_onnx(model.net, size, path, metadata=meta,
+                       norm=(model.hparams.get("input_mean"), model.hparams.get("input_std")))
 
 
 def export_onnx(model: SPPNet, size: int, path: str | Path, pixels: bool = True,
-                metadata: dict[str, str] | None = None) -> Path:
+                metadata: dict[str, str] | None = None,
+                norm: tuple[list[float] | None, list[float] | None] = (None, None)) -> Path:
     """Export ``model`` (a copy, in eval mode) for ``1×3×size×size`` inputs to ``path``, one
-    file. ``pixels``: the graph takes RGB pixels 0-255 and normalises them as training did
-    (else it takes normalised inputs). ``metadata``: more ``metadata_props``."""
+    file. ``pixels``: the graph takes RGB pixels 0-255 and normalises them as training did,
+    with ``norm`` (mean, std of RGB in [0, 1]; default ImageNet's), else it takes normalised
+    inputs. ``metadata``: more ``metadata_props``."""
     bad = _problem(model, size)
     if bad is not None:
         a, n = bad
@@ -143,7 +150,7 @@ def export_onnx(model: SPPNet, size: int, path: str | Path, pixels: bool = True,
     model = copy.deepcopy(model).eval()
     if isinstance(model.head, SpatialPyramidPool2d):
         model.head = FixedWindowPyramid(model.head, conv_map_size(model.features, size))
-    graph = Pixels(model).eval() if pixels else model
+    graph = Pixels(model, *norm).eval() if pixels else model
     path = Path(path)
     major, minor = (int(p) for p in torch.__version__.split(".")[:2])
     try:
@@ -157,9 +164,17 @@ def export_onnx(model: SPPNet, size: int, path: str | Path, pixels: bool = True,
         "input": f"image: float32 1x3x{size}x{size}, RGB, "
                  + ("pixels 0-255 (normalised inside)" if pixels else
                     "normalised: (pixel - mean) / std"),
-        "image_size": str(size), "mean_rgb_0_255": "123.675,116.28,103.53",
-        "std_rgb_0_255": "58.395,57.12,57.375", **(metadata or {})})
+        "image_size": str(size), **_norm_props(graph if pixels else None),
+        **(metadata or {})})
     return path
+
+
+def _norm_props(graph: Pixels | None) -> dict[str, str]:
+    """The normalisation inside the graph, in pixel units (as ``mean_rgb_0_255``)."""
+    if graph is None:
+        return {}
+    text = lambda t: ",".join(f"{v:g}" for v in t.flatten().tolist())  # noqa: E731
+    return {"mean_rgb_0_255": text(graph.mean), "std_rgb_0_255": text(graph.std)}
 
 
 def _write_metadata(path: Path, props: dict[str, str]) -> None:

@@ -87,6 +87,12 @@ def write_json(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
+def cache_dir() -> Path:
+    """spp-lab's cache folder: ``$XDG_CACHE_HOME/spp-lab``, else ``~/.cache/spp-lab`` (what it
+    remembers between commands: verified images, measured backbones)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spp-lab"
+
+
 def read_json(path: Path) -> Any:
     """Parsed JSON, or None when the file is absent or unreadable (progress files only)."""
     try:

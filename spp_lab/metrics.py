@@ -38,6 +38,7 @@ class Measure:
     compute: Callable[[Any, Any], Any] | None  # (logits, labels) → a scalar tensor
     best: bool = False  # also best_val_<key>
     lower_is_better: bool = True
+    min_classes: int = 0  # measured only with more classes than this (top-5: 6 or more)
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,17 @@ _MEASURES: Registry[Measure] = Registry("measure")
 
 
 def register_measure(key: str, *, label: str, unit: str, stages: tuple[str, ...] = STAGES,
-                     best: bool = False, lower_is_better: bool = True
+                     best: bool = False, lower_is_better: bool = True, min_classes: int = 0
                      ) -> Callable[[Callable[[Any, Any], Any]], Callable[[Any, Any], Any]]:
-    """Register ``fn(logits, labels) -> scalar tensor`` as measure ``key``."""
+    """Register ``fn(logits, labels) -> scalar tensor`` as measure ``key`` (measured only
+    where the data has more than ``min_classes`` classes)."""
     bad = set(stages) - set(STAGES)
     if bad or not stages:
         raise ValueError(f"measure {key!r}: stages must be some of {', '.join(STAGES)}")
 
     def wrap(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-        _MEASURES.add(key, Measure(key, label, unit, tuple(stages), fn, best, lower_is_better))
+        _MEASURES.add(key, Measure(key, label, unit, tuple(stages), fn, best, lower_is_better,
+                                   min_classes))
         return fn
 
     return wrap
@@ -84,13 +87,15 @@ def _topk_err(k: int) -> Callable[[Any, Any], Any]:
 _MEASURES.add("loss", Measure("loss", "loss", "", STAGES, None))
 register_measure("top1_err", label="top-1 error", unit="%", best=True)(_topk_err(1))
 register_measure("top5_err", label="top-5 error", unit="%", stages=("val", "test"),
-                 best=True)(_topk_err(5))
+                 best=True, min_classes=5)(_topk_err(5))  # 5 of 5 or fewer: always right
 _STAGE_WORD = {"train": "training", "val": "validation", "test": "test"}
 
 
-def measures(stage: str | None = None) -> list[Measure]:
-    """The registered measures (of ``stage``), the loss first."""
-    return [m for m in _MEASURES.values() if stage is None or stage in m.stages]
+def measures(stage: str | None = None, num_classes: int | None = None) -> list[Measure]:
+    """The registered measures (of ``stage``; that mean something with ``num_classes``
+    classes), the loss first."""
+    return [m for m in _MEASURES.values() if (stage is None or stage in m.stages)
+            and (num_classes is None or num_classes > m.min_classes)]
 
 
 def history_columns(stage: str) -> list[str]:

@@ -19,6 +19,14 @@ every other registered measure (:mod:`spp_lab.metrics`). With
 ``channels_last`` (the default) weights and inputs are NHWC, which oneDNN's CPU
 convolutions run 1.3-1.6x faster (``benchmarks/bench_train.py``). Hyperparameters are
 saved as plain dicts, so checkpoints load with ``weights_only=True``.
+
+Inputs (the datasets' one contract, :class:`spp_lab.data.splits.Splits`) are uint8 RGB
+pixels, normalised on the device by the mean and std the backbone's weights were trained
+with (ImageNet's for a network trained here; recorded as ``input_mean``/``input_std``), or
+float tensors taken as the network's input as they are, in every stage alike.
+Fine-tuning: ``train.backbone_lr`` scales the trunk's learning rate, ``train.freeze_backbone``
+freezes it (no gradient, batch norm in eval mode) for the first epochs or throughout, and
+``train.backbone_bn: frozen`` keeps its batch norm's statistics and affine weights.
 """
 
 from __future__ import annotations
@@ -30,38 +38,47 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from spp_lab.config import DataConfig, ModelConfig, TrainConfig
+from spp_lab.config import ModelConfig, TrainConfig
 from spp_lab.metrics import STAGES, measures
 from spp_lab.models import build_net
+from spp_lab.models.weights import IMAGENET_MEAN, IMAGENET_STD, input_norm, input_size
 from spp_lab.schedule import SizeSchedule
-from spp_lab.schema import default_of
 
-_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
-_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+
+def pixel_norm(mean: list[float], std: list[float]) -> tuple[Tensor, Tensor]:
+    """(mean, std) of RGB in [0, 1] as (1, 3, 1, 1) tensors in pixel units (0-255)."""
+    return (torch.tensor(mean).view(1, 3, 1, 1) * 255, torch.tensor(std).view(1, 3, 1, 1) * 255)
+
+
+_MEAN, _STD = pixel_norm(list(IMAGENET_MEAN), list(IMAGENET_STD))
 
 
 class SPPClassifier(pl.LightningModule):
     def __init__(self, model: ModelConfig | dict[str, Any] | None = None,
                  train: TrainConfig | dict[str, Any] | None = None, *, num_classes: int,
-                 image_size: int | None = None) -> None:
+                 image_size: int | None = None, load_weights: bool = True) -> None:
         super().__init__()
         model = ModelConfig.model_validate(model if model is not None else {})
         train = TrainConfig.model_validate(train if train is not None else {})
         if image_size is None:
-            image_size = default_of(DataConfig, "image_size")
+            image_size = input_size(model.arch, model.pretrained)
+        mean, std = input_norm(model)
         self.save_hyperparameters({"model": model.model_dump(mode="json"),
                                    "train": train.model_dump(mode="json"),
-                                   "num_classes": num_classes, "image_size": image_size})
+                                   "num_classes": num_classes, "image_size": image_size,
+                                   "input_mean": mean, "input_std": std})
         self.train_cfg = train
         self.schedule = SizeSchedule.of(train.sizes, image_size, train.size_schedule,
                                         train.seed, train.epochs)
-        self.net = build_net(model, num_classes=num_classes, image_size=image_size)
+        self.net = build_net(model, num_classes=num_classes, image_size=image_size,
+                             load_weights=load_weights)
         self.memory_format = (torch.channels_last if train.channels_last
                               else torch.contiguous_format)
         self.net.to(memory_format=self.memory_format)
-        self.register_buffer("mean", _MEAN.clone(), persistent=False)
-        self.register_buffer("std", _STD.clone(), persistent=False)
-        self.measures = {stage: [m for m in measures(stage) if m.compute is not None]
+        m, s = pixel_norm(mean, std)
+        self.register_buffer("mean", m, persistent=False)
+        self.register_buffer("std", s, persistent=False)
+        self.measures = {stage: [m for m in measures(stage, num_classes) if m.compute]
                          for stage in STAGES}
 
     def forward(self, x: Tensor) -> Tensor:
@@ -69,19 +86,54 @@ class SPPClassifier(pl.LightningModule):
             x = (x.float() - self.mean) / self.std
         return self.net(x.contiguous(memory_format=self.memory_format))
 
+    def _backbone_frozen(self) -> bool:
+        f = self.train_cfg.freeze_backbone
+        return f == "all" or self.current_epoch < f
+
+    def on_train_epoch_start(self) -> None:
+        """The backbone's state for this epoch: frozen (no gradient, eval mode) for the
+        first ``freeze_backbone`` epochs, its batch norm kept as pretrained with
+        ``backbone_bn: frozen``."""
+        frozen = self._backbone_frozen()
+        for p in self.net.features.parameters():
+            p.requires_grad_(not frozen)
+        self._set_backbone_modes()
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._set_backbone_modes()  # after Lightning's own train() calls
+
+    def _set_backbone_modes(self) -> None:
+        if self._backbone_frozen():
+            self.net.features.eval()
+        elif self.train_cfg.backbone_bn == "frozen":
+            for mod in self.net.features.modules():
+                if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+                    mod.eval()
+                    for p in mod.parameters():
+                        p.requires_grad_(False)
+
     def train_size(self, batch_idx: int, epoch: int | None = None) -> int:
         """The training input side for a batch under the size schedule."""
         return self.schedule.size(self.current_epoch if epoch is None else epoch, batch_idx)
 
-    def _step(self, batch: tuple[Tensor, Tensor], batch_idx: int, stage: str) -> Tensor:
-        x, y = batch
+    def inputs(self, x: Tensor, batch_idx: int, stage: str) -> Tensor:
+        """A batch as the network takes it, the same in every stage: uint8 pixels normalised
+        (float items are taken as they are: :class:`~spp_lab.data.splits.Splits`); in
+        training, resized to the size the schedule gives this batch."""
+        if x.dtype == torch.uint8:
+            x = (x.float() - self.mean) / self.std
         if stage == "train":
             size = self.train_size(batch_idx)
-            x = (x.float() - self.mean) / self.std
             if x.shape[-1] != size or x.shape[-2] != size:
                 x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
                                   align_corners=False)
-            self.log("train/size", float(size), on_step=False, on_epoch=True,
+        return x
+
+    def _step(self, batch: tuple[Tensor, Tensor], batch_idx: int, stage: str) -> Tensor:
+        x, y = batch
+        x = self.inputs(x, batch_idx, stage)
+        if stage == "train":
+            self.log("train/size", float(x.shape[-1]), on_step=False, on_epoch=True,
                      batch_size=len(y))
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.train_cfg.label_smoothing)
@@ -105,11 +157,18 @@ class SPPClassifier(pl.LightningModule):
 
     def configure_optimizers(self):
         t = self.train_cfg
+        groups: Any = self.parameters()  # one group where the backbone takes train.lr
+        if t.backbone_lr != 1.0:  # the head's group first: history's lr is train.lr's
+            trunk = {id(p) for p in self.net.features.parameters()}
+            groups = [{"params": [p for p in self.parameters() if id(p) not in trunk],
+                       "lr": t.lr},
+                      {"params": [p for p in self.parameters() if id(p) in trunk],
+                       "lr": t.lr * t.backbone_lr}]
         if t.optimizer == "sgd":
-            opt = torch.optim.SGD(self.parameters(), lr=t.lr, momentum=t.momentum,
+            opt = torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum,
                                   weight_decay=t.weight_decay)
         else:
-            opt = torch.optim.AdamW(self.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+            opt = torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
         if t.lr_schedule == "none":
             return opt
         if t.lr_schedule == "cosine":
@@ -120,7 +179,8 @@ class SPPClassifier(pl.LightningModule):
         else:
             # ÷10 on a plateau, at most twice (the paper's schedule).
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                opt, factor=0.1, patience=t.plateau_patience, min_lr=t.lr * 0.01 * 0.999)
+                opt, factor=0.1, patience=t.plateau_patience,
+                min_lr=[g["lr"] * 0.01 * 0.999 for g in opt.param_groups])
             return {"optimizer": opt,
                     "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
         return {"optimizer": opt, "lr_scheduler": sched}

@@ -29,7 +29,9 @@ _NOT_HASHED = ("experiment", "output_dir", "logging", "train.threads", "data.num
 ADDED_LATER = {"data.resample": False, "data.scale": [0.11, 0.24], "data.gap": [2.2, 2.8],
                "data.test_views": [],
                "data.test_fraction": 0.0, "train.ema": None, "data.decode": "cpu",
-               "model.head_args": {}, "data.skip_bad": False}
+               "model.head_args": {}, "data.skip_bad": False, "model.pretrained": False,
+               "model.weights": None, "train.backbone_lr": 1.0, "train.freeze_backbone": 0,
+               "train.backbone_bn": "train"}
 
 
 # Defaults changed since run ids were first published (0.2.0: a CPU-sized miniature). A
@@ -81,6 +83,10 @@ def identity(cfg: RunConfig) -> dict[str, Any]:
             for p in parents:
                 node = node[p]
             node[leaf] = value
+    if cfg.model.weights is not None:  # the file's content, not where it lies
+        from spp_lab.models.weights import file_sha256
+
+        tree["model"]["weights"] = file_sha256(cfg.model.weights)
     flat = cfg.model_dump(mode="json")
     revised = {key: tag for key, (tag, applies) in REVISED.items()
                if applies(_get(flat, key))}

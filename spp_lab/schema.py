@@ -55,25 +55,32 @@ def one_of_text(names: Iterable[str]) -> str:
 
 
 class OneOf:
-    """Annotated metadata of a name that must be registered in ``names()`` when validated;
+    """Annotated metadata of a name that must be registered in ``names()`` when validated
+    (or, with ``other``, pass ``other(value)``, which raises a ValueError saying why not);
     ``choices()`` is what ``--help`` lists."""
 
-    def __init__(self, names: Callable[[], Iterable[str]]) -> None:
-        self.names = names
+    def __init__(self, names: Callable[[], Iterable[str]],
+                 other: Callable[[str], Any] | None = None) -> None:
+        self.names, self.other = names, other
 
     def choices(self) -> list[str]:
         return list(self.names())
 
     def __call__(self, value: str) -> str:
         names = self.choices()
-        if value not in names:
+        if value in names:
+            return value
+        if self.other is None:
             raise ValueError(f"must be one of {one_of_text(names)}")
+        self.other(value)
         return value
 
 
-def registered(names: Callable[[], Iterable[str]]) -> Any:
-    """A str type whose value must be one of ``names()`` at validation time."""
-    check = OneOf(names)
+def registered(names: Callable[[], Iterable[str]],
+               other: Callable[[str], Any] | None = None) -> Any:
+    """A str type whose value must be one of ``names()`` at validation time (or pass
+    ``other``, such as a catalog of other libraries' names)."""
+    check = OneOf(names, other)
     return Annotated[str, Strict(), AfterValidator(check), check]
 
 

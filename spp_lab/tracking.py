@@ -186,7 +186,8 @@ def finish(logger, metrics: dict[str, Any]) -> dict[str, Any]:
         summary |= {k: v for k, v in metrics.get("test", {}).items() if v is not None}
         run.summary.update(summary)
         # the real split sizes (an image folder's, not the shapes defaults)
-        run.config.update({f"data.num_{k}": v for k, v in (metrics.get("data") or {}).items()},
+        run.config.update({f"data.num_{k}": v for k, v in (metrics.get("data") or {}).items()}
+                          | {f"input.{k}": v for k, v in (metrics.get("input") or {}).items()},
                           allow_val_change=True)
         config = dict(run.config)
         keep = ("run_id", "config_hash", "git_commit", "experiment_file", "experiment",

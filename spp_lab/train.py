@@ -130,7 +130,7 @@ def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule,
     out: dict[str, float | None] = {}
     from spp_lab.models import head_spec
 
-    keys = [m.key for m in measures("test")]
+    keys = [m.key for m in measures("test", dm.num_classes)]
     fixed = head_spec(cfg.model.head).fixed_size
     for view in [None, *cfg.data.test_views]:
         prefix = "test_" if view is None else f"test_{view}_"
@@ -159,6 +159,15 @@ def _trainer(cfg: RunConfig, run: RunFolder, callbacks: list[Callback], logger) 
         enable_checkpointing=False, enable_model_summary=False, default_root_dir=str(run.path))
 
 
+def _model(cfg: RunConfig, num_classes: int) -> SPPClassifier:
+    """The LightningModule, its backbone's weights loaded."""
+    try:
+        return SPPClassifier(cfg.model, cfg.train, num_classes=num_classes,
+                             image_size=cfg.data.image_size)
+    except ValueError as err:  # a switch combination the model cannot build
+        raise UserError(f"config: {err}") from None
+
+
 def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None = None,
               first_step: Callable[[], None] | None = None, condition: str = "default",
               wandb_extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -173,13 +182,12 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
         torch.set_num_threads(cfg.train.threads)
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    from spp_lab.models import weights
+
+    weights.check(cfg.model)  # before the data: a missing file is said at once
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dm = SPPDataModule(cfg.data, train_seed=cfg.train.seed)
-    try:
-        model = SPPClassifier(cfg.model, cfg.train, num_classes=dm.num_classes,
-                              image_size=cfg.data.image_size)
-    except ValueError as err:  # a switch combination the model cannot build
-        raise UserError(f"config: {err}") from None
+    model = _model(cfg, dm.num_classes)
     history = History(run, on_epoch, first_step)
     logger = tracking.make_logger(cfg, run.run_id, condition, {"config_hash": run.run_id,
                                                                **(wandb_extra or {})})
@@ -206,6 +214,8 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     metrics["cpu_time_s"] = time.process_time() - cpu0  # this process, all its threads
     metrics["data"] = dm.counts
     metrics["classes"] = list(dm.classes)  # the labels' names, for the exported model
+    metrics["input"] = {"size": cfg.data.image_size, "mean": model.hparams["input_mean"],
+                        "std": model.hparams["input_std"]}  # RGB in [0, 1]
     if test:
         metrics["test"] = test
     metrics["device"] = str(trainer.strategy.root_device)

@@ -69,7 +69,7 @@ def test_test_error_is_the_final_model_on_held_out_scenes(trained):
 BAD = [
     (["model.lvls=[1]"], "model.lvls: unknown key; did you mean 'levels'?"),
     (["train.epochs=many"], "train.epochs: Input should be a valid integer"),
-    (["model.arch=zf6"], "model.arch: must be one of 'zf5'"),
+    (["model.arch=zf6"], "model.arch: unknown model 'zf6'; close: zf5."),
     (["model.levels=[4,0,1]"], "model.levels[1]: Input should be greater than 0 (got 0)"),
     (["train.sizes=[64,-1]"], "train.sizes[1]: Input should be greater than 0 (got -1)"),
     (["data.image_size=0"], "data.image_size: Input should be greater than 0 (got 0)"),

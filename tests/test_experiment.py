@@ -84,7 +84,7 @@ def test_only_that_selects_nothing_is_a_user_error(tmp_path):
 
 
 BAD = [
-    ("name: x\nbase: {model: {arch: zf6}}\n", "base.model.arch: must be one of"),
+    ("name: x\nbase: {model: {arch: zf6}}\n", "base.model.arch: unknown model 'zf6'"),
     ("name: x\ngrid: {model.levels: [[4, 2, 1], [6, 0]]}\n",
      "grid.model.levels[1]→model.levels[1]: Input should be greater than 0 (got 0)"),
     ("name: x\ngrid: {model.lvls: [[1]]}\n", "unknown key 'lvls' in 'model.lvls'; did you mean "
@@ -202,7 +202,7 @@ def _expanded(tmp_path, text: str, **kw):
 
 
 ALLOWED = "Allowed: arch, width, stem, batchnorm, head, levels, pool, bins, pool5_bins, " \
-    "fc_dim, dropout, head_args"
+    "fc_dim, dropout, head_args, pretrained, weights"
 
 
 @pytest.mark.parametrize("text,message", [

@@ -104,11 +104,14 @@ CHANGES = {
     "train.size_schedule": "batch", "train.seed": 7, "train.deterministic": False,
     "train.channels_last": False, "train.precision": "bf16-mixed", "train.accelerator": "cpu",
     "train.checkpoint": False, "train.limit_train_batches": 2, "train.limit_val_batches": 2,
-    "data.skip_bad": True, "model.head_args": {"k": 2},
+    "data.skip_bad": True, "model.head_args": {"k": 2}, "model.pretrained": True,
+    "train.backbone_lr": 0.1, "train.freeze_backbone": 2, "train.backbone_bn": "frozen",
 }
 # Fields valid only beside another setting: the config they are changed from.
 BASES = {"data.decode": {"data": {"name": "imagefolder"}},
-         "model.head_args": {"model": {"head": "toy-k"}}}
+         "model.head_args": {"model": {"head": "toy-k"}},
+         "model.pretrained": {"model": {"arch": "resnet18", "stem": "paper"}}}
+BY_CONTENT = {"model.weights"}  # hashed by the file's SHA-256: test_weights_file_*
 
 
 @pytest.fixture(autouse=True)
@@ -142,7 +145,7 @@ def _set(tree: dict, key: str, value) -> dict:
 
 def test_every_field_is_either_hashed_or_documented_as_not():
     every = set(flatten(RunConfig().model_dump(mode="json"))) | {"model.head_args"}  # {}
-    assert every == set(CHANGES) | set(NOT_HASHED) | {"logging.wandb.entity"}
+    assert every == set(CHANGES) | set(NOT_HASHED) | {"logging.wandb.entity"} | BY_CONTENT
     assert set(_NOT_HASHED) <= {k.split(".")[0] if k.startswith("logging") else k
                                 for k in NOT_HASHED} | {"logging"}
 
@@ -160,10 +163,13 @@ def test_fields_that_cannot_change_the_numbers_leave_the_id(key):
 
 
 @pytest.mark.parametrize("key", sorted(ADDED_LATER))
-def test_fields_added_later_are_hashed_only_away_from_their_default(key):
+def test_fields_added_later_are_hashed_only_away_from_their_default(key, tmp_path):
     base = BASES.get(key, {})
     assert rid(_set(base, key, ADDED_LATER[key])) == rid(base)
-    assert rid(_set(base, key, CHANGES[key])) != rid(base)
+    if key in BY_CONTENT:
+        (tmp_path / "w.pt").write_bytes(b"w")
+    changed = str(tmp_path / "w.pt") if key in BY_CONTENT else CHANGES[key]
+    assert rid(_set(base, key, changed)) != rid(base)
     assert rid(OLD_DEFAULTS) == "1577af92e3"
 
 
@@ -271,3 +277,19 @@ def test_table_cells_and_a_config_that_is_not_a_mapping(tmp_path):
     with pytest.raises(Corrupt) as err:
         run.read_config()
     assert (str(err.value), err.value.path) == (f"{run.config}: not a mapping", run.config)
+
+
+def test_weights_file_is_hashed_by_its_content_not_its_path(tmp_path):
+    """model.weights: two copies of one file give one id; one byte changed, another id;
+    a pretrained run is never a scratch one."""
+    a, b, c = tmp_path / "a.pt", tmp_path / "sub" / "b.pt", tmp_path / "c.pt"
+    b.parent.mkdir()
+    a.write_bytes(b"weights" * 100)
+    b.write_bytes(a.read_bytes())
+    c.write_bytes(b"weightz" * 100)
+    ids = [rid({"model": {"weights": str(p)}}) for p in (a, b, c)]
+    assert ids[0] == ids[1] != ids[2] != rid({})
+    from spp_lab.runs import identity
+
+    tree = identity(resolve_auto(build_config({"model": {"weights": str(a)}}), CPU))
+    assert tree["model"]["weights"].startswith("sha256:") and str(tmp_path) not in str(tree)

@@ -26,7 +26,8 @@ def test_registry_matches_config_and_lists_names_on_error():
     from spp_lab.schema import field_choices
 
     assert field_choices(ModelConfig.model_fields["arch"]) == list_models()
-    with pytest.raises(ValueError, match="model.arch: must be one of 'zf5', 'convnet5'"):
+    with pytest.raises(ValueError, match="model.arch: unknown model 'zf6'; close: zf5. "
+                       "Models: zf5, convnet5, overfeat5, overfeat7, resnet18, vgg11_bn"):
         get_model("zf6", num_classes=3)
 
 

@@ -277,3 +277,15 @@ def test_lightning_hands_the_epoch_to_the_crops(image_folder):
                enable_progress_bar=False, enable_model_summary=False,
                num_sanity_val_steps=0, limit_val_batches=1, callbacks=[Record()]).fit(model, dm)
     assert len(seen[0]) == len(seen[1]) == 12 and sorted(seen[0]) != sorted(seen[1])
+
+
+def test_every_stage_feeds_the_network_the_same_input():
+    """uint8 pixels are normalised alike in training, validation and test; float items are
+    taken as they are in all three (training once normalised them as pixels)."""
+    clf = classifier(32)
+    pixels = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    floats = torch.randn(2, 3, 32, 32)
+    want = (pixels.float() - clf.mean) / clf.std
+    for stage in ("train", "val", "test"):
+        assert torch.equal(clf.inputs(pixels, 0, stage), want), stage
+        assert torch.equal(clf.inputs(floats, 0, stage), floats), stage

@@ -15,9 +15,12 @@ class Splits:
     in px, ``data.test_views``); ``counts``: anything else worth recording with the split
     sizes (an image folder's ignored non-image files and skipped bad ones).
 
-    Items are ``(image, label)``: a float tensor ``(3, H, W)`` and an int. The training set
-    is indexed by ``(index, epoch)`` (:class:`spp_lab.data.module.EpochShuffle`), so its
-    random crops can be seeded by both; the others by ``index``."""
+    Items are ``(image, label)``, ``label`` an int and ``image`` a ``(3, H, W)`` tensor:
+    uint8 RGB pixels (0-255), which training, validation and test normalise alike with the
+    backbone's mean and std; or a float tensor, which every stage takes as it is (already
+    normalised). The training set is indexed by ``(index, epoch)``
+    (:class:`spp_lab.data.module.EpochShuffle`), so its random crops can be seeded by both;
+    the others by ``index``."""
 
     train: Any
     val: Any

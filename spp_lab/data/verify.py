@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from spp_lab.data.folder import BadImage, decode
-from spp_lab.fileio import write_atomic
+from spp_lab.fileio import cache_dir, write_atomic
 
 
 def cache_file(root: Path) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spp-lab"
     key = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:16]
-    return base / f"verified-{key}.json"
+    return cache_dir() / f"verified-{key}.json"
 
 
 def _stamp(path: Path) -> list[int] | None:

@@ -1,8 +1,10 @@
-"""Backbones and heads: the SPP-net paper's architectures and torchvision ones, by name.
+"""Backbones and heads: the SPP-net paper's architectures, and torchvision's and timm's
+networks, by name.
 
-Importing this package does not import torch: the registries and the architectures'
-geometry are plain Python (the config and the pre-run checks read them); the ``nn.Module``
-classes load on first use.
+Importing this package does not import torch: the registries, the catalog of other
+libraries' networks (measured once, then read from a cache) and the architectures' geometry
+are plain Python (the config and the pre-run checks read them); the ``nn.Module`` classes
+load on first use.
 
     >>> from spp_lab.models import get_model, list_heads, list_models
     >>> list_models()[:4], list_heads()
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spp_lab.models import heads, paper, tv  # noqa: F401  (register the built-ins)
+from spp_lab.models import heads, paper, sources, tv  # noqa: F401  (register the built-ins)
 from spp_lab.models._api import (
     HeadSpec,
     Trunk,

@@ -1,6 +1,8 @@
 """The model and head registries, like torchvision's ``models/_api.py`` (no torch import).
 
-Backbones register with ``@register_model("name", options=..., map_size=...)``:
+Backbones register with ``@register_model("name", options=..., map_size=...)``; every
+other library's network is found by name in :mod:`spp_lab.models.catalog` (``resnet50``,
+``timm/convnext_nano``), and :func:`arch_spec` describes both alike:
 
 * ``options``: the ``model.*`` switches the architecture uses (``width``, ``stem``,
   ``batchnorm``, ``fc_dim``, ``dropout``); the config refuses a non-default value of any
@@ -9,7 +11,10 @@ Backbones register with ``@register_model("name", options=..., map_size=...)``:
 * ``map_size(stem, size)``: the conv map's side for a ``size``-px input, or None where the
   trunk cannot take it; pure arithmetic, so every size a job will see is checked before
   it runs.
-* the builder takes the options as keywords and returns a :class:`Trunk`.
+* ``weights_from``: the catalog name whose published weights it takes
+  (``model.pretrained``; ResNet-18 takes torchvision's ``resnet18``), or None;
+* the builder takes the options as keywords (and ``weights``, the tag of the published
+  weights to load, where it has ``weights_from``) and returns a :class:`Trunk`.
 
 Heads (what turns the conv map into a vector: the ablation's switch) register with
 ``@register_head("name", uses=..., fixed_size=..., width=...)``: one torch-free
@@ -40,6 +45,9 @@ class Trunk(NamedTuple):
     dropout: float
 
 
+CPU_SIZE = 64  # the input side of the registered networks' CPU-sized defaults, px
+
+
 @dataclass(frozen=True)
 class ArchSpec:
     name: str
@@ -47,6 +55,16 @@ class ArchSpec:
     options: frozenset[str]
     map_size: Callable[[str, int], int | None]
     fixed: dict[str, Any] = field(default_factory=dict)
+    weights_from: str | None = None  # the catalog name whose published weights it takes
+    input_size: int = CPU_SIZE  # data.image_size's default for it, px
+    source: str | None = None  # the library it comes from (None: registered here)
+    smallest: int | None = None  # a catalog network's smallest input side, as measured
+
+    def min_side(self, stem: str) -> int | None:
+        """The smallest input side it takes (None: none up to 4096 px)."""
+        if self.source is not None:
+            return self.smallest
+        return next((s for s in range(1, 4097) if self.map_size(stem, s)), None)
 
 
 @dataclass(frozen=True)
@@ -82,7 +100,8 @@ _HEADS: Registry[HeadSpec] = Registry("head")
 
 
 def register_model(name: str, *, options: tuple[str, ...], map_size: Callable[[str, int],
-                   int | None], fixed: dict[str, Any] | None = None
+                   int | None], fixed: dict[str, Any] | None = None,
+                   weights_from: str | None = None
                    ) -> Callable[[Callable[..., Trunk]], Callable[..., Trunk]]:
     unknown = set(options) - set(SWITCHES)
     if unknown:
@@ -90,7 +109,8 @@ def register_model(name: str, *, options: tuple[str, ...], map_size: Callable[[s
                          f"allowed: {', '.join(SWITCHES)}")
 
     def wrap(builder: Callable[..., Trunk]) -> Callable[..., Trunk]:
-        _MODELS.add(name, ArchSpec(name, builder, frozenset(options), map_size, fixed or {}))
+        _MODELS.add(name, ArchSpec(name, builder, frozenset(options), map_size, fixed or {},
+                                   weights_from))
         return builder
 
     return wrap
@@ -117,7 +137,8 @@ def register_head(name: str, *, uses: tuple[str, ...], width: Callable[[int, Any
 
 
 def list_models() -> list[str]:
-    """Names accepted by :func:`get_model`, in registration order."""
+    """The registered names, in registration order (the catalog's come besides:
+    :func:`spp_lab.models.catalog.all_names`)."""
     return list(_MODELS)
 
 
@@ -127,7 +148,29 @@ def list_heads() -> list[str]:
 
 
 def arch_spec(name: str) -> ArchSpec:
-    return _MODELS.lookup(name)
+    """A registered architecture, else a catalog network's (a ValueError with close matches
+    where neither has ``name``)."""
+    if name in _MODELS:
+        return _MODELS[name]
+    return _catalog_spec(name)
+
+
+def _catalog_spec(name: str) -> ArchSpec:
+    from spp_lab.models import catalog
+
+    catalog.lookup(name, list_models())  # raises for an unknown name, with close ones
+    facts = catalog.facts(name)
+
+    def build(weights: str | None = None) -> Trunk:
+        features, channels = catalog.build(name, weights)
+        return Trunk(features, channels, (), 0.0)
+
+    def map_size(stem: str, size: int) -> int | None:
+        return catalog.map_side(name, size)
+
+    return ArchSpec(name, build, frozenset(), map_size, weights_from=name,
+                    input_size=int(facts["input_size"]), source=catalog.lookup(name)[0].name,
+                    smallest=facts.get("min_side"))
 
 
 def head_spec(name: str) -> HeadSpec:

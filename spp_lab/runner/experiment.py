@@ -235,6 +235,8 @@ def expand(exp: ExperimentFile, src: str | None = None, gpus: list | None = None
     src = src or exp._source
     base_tree = _validate({**exp.base, "experiment": exp.name}, "base", src).model_dump(
         mode="json")
+    if "data.image_size" not in flatten(exp.base):  # each job's architecture's own size
+        base_tree["data"].pop("image_size")
     conditions, rules = _check_sections(exp, base_tree, src)
     zip_rows = list(zip(*exp.zip.values())) if exp.zip else [()]
     n_seeds = exp.seeds.max if isinstance(exp.seeds, SeedRule) else len(exp.seeds)
@@ -255,7 +257,7 @@ def expand(exp: ExperimentFile, src: str | None = None, gpus: list | None = None
         for cname, over in conditions.items():
             for seed in exp.seeds_of(cell_values):
                 values = cell_values | over
-                flat = flatten(_apply(base_tree, values))
+                flat = _with_input_size(flatten(_apply(base_tree, values)))
                 hits = [_matches(rule, flat, cname, seed) for rule in rules]
                 used = [u or h for u, h in zip(used, hits)]
                 if any(hits):
@@ -303,6 +305,19 @@ def unread_switches(exp: ExperimentFile, jobs: list[Job]) -> list[str]:
                      f"reads it, or exclude all but one value for {cname!r} (exclude: "
                      f"[{{condition: {cname}, {key}: {json.dumps(keep)}}}])")
     return notes
+
+
+def _with_input_size(flat: dict[str, Any]) -> dict[str, Any]:
+    """``flat`` with ``data.image_size`` where the job takes its architecture's own."""
+    if "data.image_size" in flat:
+        return flat
+    from spp_lab.models.weights import input_size
+
+    try:
+        size = input_size(flat["model.arch"], flat.get("model.pretrained", False))
+    except ValueError:
+        size = None  # an unknown name: validating the job says so
+    return flat | {"data.image_size": size}
 
 
 def _matches(rule: dict[str, Any], flat: dict[str, Any], condition: str, seed: int) -> bool:
