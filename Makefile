@@ -8,11 +8,14 @@ EXP     ?= experiments.yaml
 .PHONY: run test lint bench gpu-check mutate clean-venv publish
 
 $(BIN)/python:
+	@echo "make: creating $(VENV) (once)"
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 # Reinstall only when the project's dependencies change.
 $(STAMP): pyproject.toml | $(BIN)/python
+	@echo "make: installing spp-lab and its dependencies (torch, Lightning, W&B, Ray, timm, ...)"
+	@echo "      into $(VENV): several minutes, once; then only when pyproject.toml changes"
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 

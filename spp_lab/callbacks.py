@@ -87,8 +87,8 @@ class History(Callback):
                                f"by epoch {row['epoch']}")
         self.rows = self.rows[: row["epoch"] - 1] + [row]
         self.run.write_history(self.rows)
-        for lg in trainer.loggers:
-            lg.log_metrics({"train/img_per_s": row["train_img_per_s"],
+        for lg in trainer.loggers:  # what Lightning does not log itself, in the epoch's row
+            lg.log_metrics({"lr": row["lr"], "train/img_per_s": row["train_img_per_s"],
                             "train/epoch_time_s": row["epoch_time_s"]}, step=trainer.global_step)
         if self.on_epoch:
             self.on_epoch(row)

@@ -104,18 +104,22 @@ def check_configs(configs: Iterable[tuple[str, Any]], source: str, gpus: list | 
                 raise UserError(f"{where}train.accelerator: gpu, but this machine has no "
                                 "visible GPU (nvidia-smi, CUDA_VISIBLE_DEVICES); use auto or "
                                 "cpu")
-        key = cfg.data.model_dump_json(include={"name", "root", "download"}) + \
-            cfg.model.model_dump_json(include={"arch", "pretrained", "weights"})
-        if data == "skip" or key in seen_data:
+        if data == "skip":
             continue
-        seen_data.add(key)
-        try:
-            check_data(cfg.data)
-            weights.check(cfg.model)
-        except UserError as err:
-            if data == "error":
-                raise UserError(f"{source}: {err}") from None  # the same for every job
-            warnings.append(f"{source}: {err} (on this machine; each job checks its data "
-                            "where it runs)")
-            warn(warnings[-1])
+        for key, check, arg, what in (
+                (cfg.data.model_dump_json(include={"name", "root", "download"}), check_data,
+                 cfg.data, "data"),
+                (cfg.model.model_dump_json(include={"arch", "pretrained", "weights"}),
+                 weights.check, cfg.model, "weights")):
+            if key in seen_data:
+                continue
+            seen_data.add(key)
+            try:
+                check(arg)
+            except UserError as err:
+                if data == "error":
+                    raise UserError(f"{source}: {err}") from None  # the same for every job
+                warnings.append(f"{source}: {err} (on this machine; each job checks its "
+                                f"{what} where it runs)")
+                warn(warnings[-1])
     return warnings

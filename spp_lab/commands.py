@@ -30,7 +30,7 @@ def cmd_train(args) -> int:
     from spp_lab.runner.devices import resolve_auto, visible_gpus
 
     gpus = visible_gpus()
-    cfg = load_run_config(config, overrides)
+    cfg = asked = load_run_config(config, overrides)
     if args.smoke:
         from spp_lab.runner.experiment import shrink
 
@@ -42,11 +42,18 @@ def cmd_train(args) -> int:
         print(config_yaml(cfg), end="")
         return 0
     check_configs([("", cfg)], config or "config", gpus=gpus)
-    from spp_lab.runs import run_dir, run_id
-    from spp_lab.train import train_run
+    if asked.data.batch_size == "auto" and cfg.data.batch_size != 64:
+        print(f"data.batch_size: auto → {cfg.data.batch_size} (a small training split: at "
+              "least 10 optimizer steps an epoch)")
+    return _train_and_say(cfg)
 
-    rid = run_id(cfg)
-    out = run_dir(cfg, rid)
+
+def _train_and_say(cfg) -> int:
+    """``spp-lab train``'s run: a line per epoch, then the result or how it stopped."""
+    from spp_lab.fileio import read_json
+    from spp_lab.runner.executors.base import EXIT_DONE, EXIT_INTERRUPTED
+    from spp_lab.runner.single import stopped_at, train_one
+
     epochs = cfg.train.epochs
 
     def on_epoch(row: dict) -> None:
@@ -54,7 +61,24 @@ def cmd_train(args) -> int:
               f"val top-1 err {row['val_top1_err']:.2f}% · {row['train_img_per_s']:.0f} "
               f"img/s · {row['epoch_time_s']:.1f} s", flush=True)
 
-    m = train_run(cfg, out, on_epoch=on_epoch)
+    from spp_lab.runfolder import RunFolder
+    from spp_lab.runs import run_dir
+
+    done = RunFolder(run_dir(cfg)).state().state == "done"
+    code, run = (EXIT_DONE, RunFolder(run_dir(cfg))) if done else train_one(cfg, on_epoch)
+    rid, out = run.run_id, run.path
+    if done:
+        print(f"run {rid}: already done; its results follow (delete {out} to train it again)")
+    if code == EXIT_INTERRUPTED:
+        print(f"spp-lab: run {rid} stopped ({stopped_at(run)}); the same command resumes it "
+              f"from its checkpoint ({out})", file=sys.stderr)
+        return 130
+    if code != EXIT_DONE:
+        state = run.state()
+        print(f"spp-lab: run {rid} {state.state}: {state.reason} (status: {run.status_file})",
+              file=sys.stderr)
+        return 1
+    m = read_json(run.metrics_file)
     f, b = m["final"], m["best"]
     test = f" · test top-1 error {m['test']['test_top1_err']:.2f}%" if "test" in m else ""
     print(f"run {rid}: {cfg.model.arch} head={cfg.model.head} · {m['epochs']} epoch"
@@ -258,6 +282,8 @@ def _data_configs(args) -> list[Any]:
     from spp_lab.errors import load_yaml
 
     file, overrides = None, list(args.targets)
+    if overrides and "=" not in overrides[0] and Path(overrides[0]).is_dir():  # a folder
+        overrides = ["data.name=imagefolder", f"data.root={overrides[0]}", *overrides[1:]]
     if overrides and "=" not in overrides[0]:
         file, overrides = overrides[0], overrides[1:]
     if file and is_experiment(load_yaml(file)):

@@ -187,6 +187,9 @@ def format_validation_error(
         if e["type"] == "literal_error":
             msg = "must be one of " + msg.removeprefix("Input should be ")
         got = "" if e["type"] == "missing" else f" (got {_short(e.get('input'))})"
+        given = e.get("input")
+        if e["type"] == "list_type" and isinstance(given, str) and "," in given:
+            got += f"; write a list in brackets: {key}=[{given}]"
         lines.append(f"{key}: {msg}{got}")
     head = f"{source}: " if source else ""
     return "\n".join(head + line for line in lines)

@@ -136,7 +136,7 @@ def export_run(run_dir: Path, size: int | None, path: Path) -> Path:
 def export_onnx(model: SPPNet, size: int, path: str | Path, pixels: bool = True,
                 metadata: dict[str, str] | None = None,
                 norm: tuple[list[float] | None, list[float] | None] = (None, None)) -> Path:
-    """Export ``model`` (a copy, in eval mode) for ``1×3×size×size`` inputs to ``path``, one
+    """Export ``model`` (a copy, in eval mode) for ``N×3×size×size`` inputs to ``path``, one
     file. ``pixels``: the graph takes RGB pixels 0-255 and normalises them as training did,
     with ``norm`` (mean, std of RGB in [0, 1]; default ImageNet's), else it takes normalised
     inputs. ``metadata``: more ``metadata_props``."""
@@ -153,15 +153,18 @@ def export_onnx(model: SPPNet, size: int, path: str | Path, pixels: bool = True,
     graph = Pixels(model, *norm).eval() if pixels else model
     path = Path(path)
     major, minor = (int(p) for p in torch.__version__.split(".")[:2])
-    try:
-        torch.onnx.export(graph, (torch.zeros(1, 3, size, size),), str(path),
-                          dynamo=(major, minor) >= (2, 6), input_names=["image"],
-                          output_names=["logits"], verbose=False, external_data=False)
+    dynamo = (major, minor) >= (2, 6)
+    batch = ({"dynamic_shapes": ({0: torch.export.Dim("batch")},)} if dynamo else
+             {"dynamic_axes": {"image": {0: "batch"}, "logits": {0: "batch"}}})
+    try:  # a batch of 2 as the example: torch.export fixes a dimension of size 1
+        torch.onnx.export(graph, (torch.zeros(2, 3, size, size),), str(path), dynamo=dynamo,
+                          input_names=["image"], output_names=["logits"], verbose=False,
+                          external_data=False, **batch)
     except Exception as err:  # noqa: BLE001  (the exporter's own limits, per torch release)
         raise RuntimeError(f"ONNX export failed under torch {torch.__version__}: "
                            f"{type(err).__name__}: {str(err)[:300]}") from err
     _write_metadata(path, {
-        "input": f"image: float32 1x3x{size}x{size}, RGB, "
+        "input": f"image: float32 Nx3x{size}x{size}, RGB, "
                  + ("pixels 0-255 (normalised inside)" if pixels else
                     "normalised: (pixel - mean) / std"),
         "image_size": str(size), **_norm_props(graph if pixels else None),

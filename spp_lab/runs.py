@@ -64,9 +64,10 @@ def _pop(tree: dict[str, Any], key: str) -> Any:
 def identity(cfg: RunConfig) -> dict[str, Any]:
     """The part of the config that defines the computation. ``train.precision: auto`` must
     be resolved first (:func:`spp_lab.runner.devices.resolve_auto`): the id says what ran."""
-    if cfg.train.precision == "auto":
-        raise ValueError("train.precision is 'auto': resolve it for the device before "
-                         "computing a run id (spp_lab.runner.devices.resolve_auto)")
+    if "auto" in (cfg.train.precision, cfg.data.batch_size):
+        raise ValueError("train.precision or data.batch_size is 'auto': resolve it for the "
+                         "device and the data before computing a run id "
+                         "(spp_lab.runner.devices.resolve_auto)")
     tree = cfg.model_dump(mode="json")
     for key in unused_fields(cfg) & FROZEN_DEFAULTS.keys():
         *parents, leaf = key.split(".")

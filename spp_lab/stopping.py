@@ -29,7 +29,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
-from scipy import special
 
 from spp_lab.schema import Num, StrictModel
 
@@ -37,9 +36,43 @@ RULE = "Stein two-stage"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h)")
 
 
-def t975(df: int) -> float:
-    """Student t 0.975 quantile with ``df`` degrees of freedom."""
-    return float(special.stdtrit(df, 0.975))
+def t_quantile(p: float, df: Any) -> Any:
+    """Student t's ``p`` quantile with ``df`` degrees of freedom (a number, or an array of
+    them; NaN where ``df < 1``). The one t of spp-lab: the report, the stopping rule and the
+    far-run rule read it; scipy is imported here on first use, so commands that do not
+    decide or report seeds never load it."""
+    import numpy as np
+    from scipy import special
+
+    d = np.asarray(df, dtype=float)
+    q = np.where(d >= 1, special.stdtrit(np.maximum(d, 1), p), np.nan)
+    return float(q) if q.ndim == 0 else q
+
+
+def t975(df: Any) -> Any:
+    """Student t 0.975 quantile (the 95% two-sided interval's) with ``df`` degrees of freedom."""
+    return t_quantile(0.975, df)
+
+
+def t_cdf(t: Any, df: Any) -> Any:
+    """Student t's CDF at ``t`` with ``df`` degrees of freedom (arrays alike)."""
+    import numpy as np
+    from scipy import special
+
+    return special.stdtr(np.maximum(np.asarray(df, dtype=float), 1), t)
+
+
+def seeds_for_width(sd: Any, halfwidth: float = 1.0, max_n: int = 10_000) -> Any:
+    """Smallest n ≥ 2 with ``t975(n−1) · sd / √n ≤ halfwidth``: the seeds a fixed-n t
+    interval of that half-width needs at this spread (NaN where sd is NaN, inf beyond
+    ``max_n``). Stein's rule, which chooses n from a pilot, is :func:`seeds_needed`."""
+    import numpy as np
+
+    s = np.asarray(sd, dtype=float).reshape(-1, 1)
+    n = np.arange(2, max_n + 1).reshape(1, -1)
+    ok = t975(n - 1) * s / np.sqrt(n) <= halfwidth
+    first = np.where(ok.any(axis=1), n[0, ok.argmax(axis=1)], np.inf)
+    return np.where(np.isnan(s[:, 0]), np.nan, first)
 
 
 def seeds_needed(sd: float, n0: int, target: float) -> int:

@@ -120,7 +120,8 @@ def _safe_logger_class():
             if settings_kwargs:
                 kwargs["settings"] = wandb.Settings(**settings_kwargs)
             super().__init__(*args, **kwargs)
-            self._broken = False
+            self._wandb_init.pop("anonymous", None)  # wandb warns that it has no effect
+            self._broken, self._step = False, 0
 
         def _guard(self, fn, *args, **kwargs):
             if self._broken:
@@ -135,16 +136,22 @@ def _safe_logger_class():
         def log_metrics(self, metrics, step=None):
             """At W&B step = Lightning's step, which a resumed attempt restores from the
             checkpoint: the rows of both attempts line up in one W&B run after sync (W&B's
-            own counter would restart at 0 and drop the resumed epochs)."""
-            if "epoch" in metrics:  # Lightning's own count, from 0; spp-lab's is from 1
-                metrics = {**metrics, "epoch": metrics["epoch"] + 1}
+            own counter would restart at 0 and drop the resumed epochs). Lightning logs an
+            epoch's training metrics at its last step, after the validation metrics at the
+            next: they join that row (W&B ignores a step lower than one logged), so each
+            epoch's row holds both. Epochs count from 1; the test, after the last epoch,
+            carries that epoch."""
+            if "epoch" in metrics and not any(k.startswith("test/") for k in metrics):
+                metrics = {**metrics, "epoch": metrics["epoch"] + 1}  # Lightning's from 0
+            if step is not None:
+                step = self._step = max(int(step), self._step)
 
             def log() -> None:
                 if step is None:
                     self.experiment.log(dict(metrics))
                 else:
                     self.experiment.log(dict(metrics, **{"trainer/global_step": step}),
-                                        step=int(step))
+                                        step=step)
             return self._guard(log)
 
         def log_hyperparams(self, params, *args, **kwargs):
@@ -216,6 +223,16 @@ def sync_offline(folder) -> int:
         print(f"sync: skipping {len(found) - len(runs)} offline runs with nothing logged")
     if not runs:
         raise UserError(f"sync: no offline W&B runs with data under {root}")
+    if not _has_credentials():
+        raise UserError(f"sync: no W&B credentials (set WANDB_API_KEY or run `wandb login`); "
+                        f"the {len(runs)} runs stay offline in {root}")
+    from spp_lab.network import reachable
+
+    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    if not reachable(host, timeout=10):
+        raise UserError(f"sync: {host} cannot be reached (no network?); the {len(runs)} runs "
+                        f"stay offline in {root}: run `spp-lab sync {folder.path}` again when "
+                        "online")
     wandb_bin = Path(sys.executable).with_name("wandb")  # the venv's script
     cmd = [str(wandb_bin) if wandb_bin.exists() else "wandb", "sync", *runs]
     print(f"sync: {len(runs)} offline runs")
@@ -251,5 +268,5 @@ def sweep_config(exp: Any, source: str, jobs: list) -> dict[str, Any]:
     return {"name": exp.name, "description": exp.description or exp.name, "method": "grid",
             "metric": {"name": exp.report.metric, "goal": "minimize"},
             "parameters": params,
-            "command": ["${env}", "spp-lab", "train", "--experiment",
-                        str(Path(source).resolve()), "${args_no_hyphens}"]}
+            "command": ["${env}", "spp-lab", "train", "--experiment", str(source),
+                        "${args_no_hyphens}"]}  # as given: an agent runs in its own folder

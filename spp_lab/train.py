@@ -23,6 +23,7 @@ import io
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,10 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, LearningRateMonitor
+from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.plugins import TorchCheckpointIO
 
-from spp_lab import tracking
+from spp_lab import diagnose, tracking
 from spp_lab.callbacks import (
     Diverged,
     DivergenceGuard,
@@ -121,7 +122,7 @@ def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -
 
 
 def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule,
-                cfg: RunConfig) -> dict:
+                cfg: RunConfig, notes: list[str]) -> dict:
     """The final model on the held-out test split, once, in the standard view and in each
     of ``data.test_views``: ``{"test_top1_err": ..., "test_full_top1_err": ...}`` or {}.
     A fixed-size head (``pool``) has no score at another size: null."""
@@ -136,6 +137,7 @@ def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule,
         prefix = "test_" if view is None else f"test_{view}_"
         if view is not None and fixed and view != cfg.data.image_size:
             out |= {prefix + k: None for k in keys}
+            _note(notes, diagnose.view_note(view, cfg.model.head, cfg.data.image_size))
             continue
         loader = dm.test_dataloader() if view is None else dm.test_view_loader(view)
         trainer.test(model, dataloaders=loader, verbose=False)
@@ -146,7 +148,10 @@ def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule,
     return out
 
 
-def _trainer(cfg: RunConfig, run: RunFolder, callbacks: list[Callback], logger) -> pl.Trainer:
+def _trainer(cfg: RunConfig, run: RunFolder, callbacks: list[Callback], logger,
+             steps: int) -> pl.Trainer:
+    """Lightning's trainer; ``steps``: optimizer steps an epoch (the loss is logged every 50
+    steps, or once an epoch in a shorter one)."""
     t = cfg.train
     return pl.Trainer(
         max_epochs=t.epochs, accelerator=t.accelerator, devices=1,
@@ -154,7 +159,7 @@ def _trainer(cfg: RunConfig, run: RunFolder, callbacks: list[Callback], logger) 
         deterministic=t.deterministic, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, num_sanity_val_steps=0,
         logger=logger or False, callbacks=callbacks, plugins=[AtomicCheckpointIO()],
-        log_every_n_steps=min(50, t.limit_train_batches or 50),
+        log_every_n_steps=max(1, min(50, t.limit_train_batches or 50, steps)),
         enable_progress_bar=False,
         enable_checkpointing=False, enable_model_summary=False, default_root_dir=str(run.path))
 
@@ -166,6 +171,13 @@ def _model(cfg: RunConfig, num_classes: int) -> SPPClassifier:
                              image_size=cfg.data.image_size)
     except ValueError as err:  # a switch combination the model cannot build
         raise UserError(f"config: {err}") from None
+
+
+def _note(notes: list[str], text: str | None) -> None:
+    """A note on the run: printed (the terminal, or the job's log) and kept for metrics."""
+    if text:
+        print(f"== note: {text}", flush=True)
+        notes.append(text)
 
 
 def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None = None,
@@ -182,11 +194,14 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
         torch.set_num_threads(cfg.train.threads)
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own, not ours
     from spp_lab.models import weights
 
     weights.check(cfg.model)  # before the data: a missing file is said at once
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
     dm = SPPDataModule(cfg.data, train_seed=cfg.train.seed)
+    notes: list[str] = []
+    _note(notes, diagnose.steps_note(len(dm.train_ds), dm.batch_size))
     model = _model(cfg, dm.num_classes)
     history = History(run, on_epoch, first_step)
     logger = tracking.make_logger(cfg, run.run_id, condition, {"config_hash": run.run_id,
@@ -194,11 +209,9 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     callbacks: list[Callback] = [history, DivergenceGuard(), RngState()]
     if cfg.train.ema is not None:
         callbacks.append(WeightAverage(cfg.train.ema))
-    if logger is not None:
-        callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     if cfg.train.checkpoint:
         callbacks.append(EpochCheckpoint(run))  # last: after History has its row
-    trainer = _trainer(cfg, run, callbacks, logger)
+    trainer = _trainer(cfg, run, callbacks, logger, max(len(dm.train_ds) // dm.batch_size, 1))
     ckpt = usable_checkpoint(run) if cfg.train.checkpoint else None
     if ckpt is not None:
         print(f"== resuming from {ckpt}")
@@ -209,8 +222,10 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
         raise
     if not history.rows:
         raise RuntimeError("training finished without a validation epoch")
-    test = _score_test(trainer, model, dm, cfg)
+    test = _score_test(trainer, model, dm, cfg, notes)
+    _note(notes, diagnose.learning_note(history.rows, dm.num_classes))
     metrics = summarize(history.rows, model, time.perf_counter() - t0)
+    metrics["notes"] = notes
     metrics["cpu_time_s"] = time.process_time() - cpu0  # this process, all its threads
     metrics["data"] = dm.counts
     metrics["classes"] = list(dm.classes)  # the labels' names, for the exported model

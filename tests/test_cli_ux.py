@@ -58,9 +58,10 @@ def test_export_sweep_and_one_agent_style_run(tmp_path):
         seeds: [0, 1]
         report: {metric: val_top1_err}
         """)
-    proc = spp_lab("export-sweep", str(exp), "-o", str(tmp_path / "sweep.yaml"))
+    proc = spp_lab("export-sweep", "sw.yaml", "-o", "sweep.yaml", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     sweep = yaml.safe_load((tmp_path / "sweep.yaml").read_text())
+    assert sweep["command"][2:5] == ["train", "--experiment", "sw.yaml"]  # as given
     assert sweep["method"] == "grid" and sweep["name"] == "sw"
     assert sweep["metric"] == {"name": "val_top1_err", "goal": "minimize"}
     assert sweep["parameters"] == {"condition": {"values": ["no SPP", "SPP"]},
@@ -72,7 +73,7 @@ def test_export_sweep_and_one_agent_style_run(tmp_path):
     cmd = [str(BIN / "spp-lab") if c == "spp-lab" else c for c in cmd]
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     run = subprocess.run(cmd + [f"{k}={v}" for k, v in point.items()], capture_output=True,
-                         text=True, env=env, timeout=300)
+                         text=True, env=env, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     (job,) = [j for j in expand(load_experiment(str(exp)), gpus=[])
               if j.condition == "SPP" and j.seed == 1 and j.config.model.arch == "overfeat5"]
@@ -83,7 +84,7 @@ def test_export_sweep_and_one_agent_style_run(tmp_path):
     assert listed["counts"]["done"] == 1  # the same run folder `spp-lab run` would use
     # The agent sent the same point again: done already, exit 0 (a sweep records no failure).
     again = subprocess.run(cmd + [f"{k}={v}" for k, v in point.items()], capture_output=True,
-                           text=True, env=env, timeout=300)
+                           text=True, env=env, timeout=300, cwd=tmp_path)
     assert again.returncode == 0 and "already done" in again.stdout, again.stderr
 
 

@@ -60,7 +60,7 @@ def test_a_run_row_holds_every_field_of_its_files(exp):
         "train_top1_err": 30.0, "test_top1_err": 41.0, "test_top5_err": None,
         "test_loss": None, "test_full_top1_err": 42.0,  # a view joins; val_loss stays final
         "best_epoch": 2, "epochs": 4, "params": 123, "flops_per_image": 456,
-        "train_img_per_s": 789.5, "wall_time_s": 10.0,
+        "train_img_per_s": 789.5, "wall_time_s": 10.0, "notes": None,
         "model.arch": "zf5", "model.levels": "6-3-2-1", "model.fc_dims": "none",
         "train.seed": 7, "train.epochs": 4,
         "data.num_train": 900, "data.num_val": 180,  # the real split sizes, from metrics

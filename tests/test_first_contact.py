@@ -67,7 +67,7 @@ def test_a_bad_image_in_training_is_a_user_error_naming_the_file(faulty, tmp_pat
     run = spp_lab("run", "-m", "model.head=spp,global", *args, cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "0 done, 2 failed" in run.stdout and "truncated.png" in run.stdout
-    statuses = [json.loads(p.read_text()) for p in tmp_path.glob("results/*/runs/*/status.json")]
+    statuses = [json.loads(p.read_text()) for p in tmp_path.glob("results/m-*/runs/*/status.json")]
     assert [s["attempts"] for s in statuses] == [1, 1]  # a user error is not retried
     skip = spp_lab("train", *args, "data.skip_bad=true", "experiment=skip", cwd=tmp_path)
     assert skip.returncode == 0, skip.stderr
@@ -161,7 +161,8 @@ def test_an_exported_run_stands_alone_and_scores_as_the_torch_model(tmp_path):
     pixels = np.stack([np.asarray(Image.open(f).convert("RGB").resize((32, 32)),
                                   dtype=np.float32).transpose(2, 0, 1) for f in files])
     sess = ort.InferenceSession(str(run / "model-32px.onnx"))
-    got = np.concatenate([sess.run(None, {"image": p[None]})[0] for p in pixels])
+    got = sess.run(None, {"image": pixels})[0]  # a batch of any size
+    assert got.shape == (len(files), 3) and sess.get_inputs()[0].shape[0] == "batch"
     model = SPPClassifier.load_from_checkpoint(run / "checkpoints/last.ckpt",
                                                map_location="cpu", weights_only=True).eval()
     with torch.no_grad():

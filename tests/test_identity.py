@@ -259,10 +259,13 @@ def test_disk_problem_names_the_nearest_existing_folder(tmp_path, monkeypatch):
     assert disk_problem(tmp_path) == f"{tmp_path}: Read-only file system"
 
 
-def test_an_unresolved_precision_has_no_run_id():
-    with pytest.raises(ValueError, match=r"^train.precision is 'auto': resolve it for the "
-                       r"device before computing a run id \(spp_lab.runner.devices"):
-        run_id(build_config({"train": {"precision": "auto"}}))
+def test_an_unresolved_precision_or_batch_has_no_run_id():
+    for tree in ({"train": {"precision": "auto"}}, {"data": {"batch_size": "auto"},
+                                                    "train": {"precision": "32-true"}}):
+        with pytest.raises(ValueError, match=r"^train.precision or data.batch_size is 'auto':"
+                           r" resolve it for the device and the data before computing a run "
+                           r"id \(spp_lab.runner.devices"):
+            run_id(build_config(tree))
 
 
 def test_table_cells_and_a_config_that_is_not_a_mapping(tmp_path):

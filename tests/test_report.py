@@ -14,15 +14,10 @@ from spp_lab.report.build import write_paper, write_report
 from spp_lab.report.collect import collect, collect_runs
 from spp_lab.report.paper import paper_runs, paper_table
 from spp_lab.report.plots import additive_gains
-from spp_lab.report.stats import (
-    additive_sentence,
-    cell_stats,
-    interaction,
-    paired_deltas,
-    seeds_for_ci,
-)
+from spp_lab.report.stats import additive_sentence, cell_stats, interaction, paired_deltas
 from spp_lab.report.tables import comparison, to_latex, to_markdown
 from spp_lab.runfolder import RunFolder
+from spp_lab.stopping import seeds_for_width as seeds_for_ci
 
 CONDS = ["no SPP", "SPP single-size", "SPP multi-size"]
 T2 = 4.302652729749464  # Student t, 0.975 quantile, 2 degrees of freedom (scipy)
@@ -87,7 +82,7 @@ def test_seeds_for_ci_against_the_t_table_by_hand():
     assert math.isnan(got[4]) and math.isinf(got[5])
     # The edges: a CI exactly as wide as asked is enough; 10,000 seeds at the most.
     assert seeds_for_ci([0.0], halfwidth=0.0).tolist() == [2]
-    from spp_lab.report.stats import t975
+    from spp_lab.stopping import t975
 
     at = lambda n: float(np.sqrt(n) / t975(n - 1)) * (1 - 1e-9)  # noqa: E731  (needs n)
     assert seeds_for_ci([at(10_000), at(10_001)]).tolist() == [10_000, math.inf]
@@ -162,14 +157,21 @@ def test_learning_curves_one_panel_per_row_in_condition_order_small_epochs_marke
     assert len(ticks) and all(t == int(t) for t in ticks)  # whole epochs only
 
 
-def test_tables_bold_ties_and_only_resolved_winners():
+def test_tables_bold_only_a_resolved_winner_never_a_tie():
     from spp_lab.report.tables import to_html
 
     tie = pd.DataFrame({"arch": "a", "condition": ["x", "y", "z"] * 3, "finished": True,
                         "seed": [0, 0, 0, 1, 1, 1, 2, 2, 2],
                         "err": [10, 10, 20, 11, 11, 22.5, 12, 12, 21]})
     table, _ = comparison(tie, "arch", "err", ["x", "y", "z"], "z")
-    assert table.attrs["best"].loc["a"].tolist() == [True, True, False]  # ties both bold
+    assert not table.attrs["best"].values.any()  # x ties y: neither is resolved as lower
+    alone = tie.assign(err=tie["err"] + (tie["condition"] == "y") * tie["seed"].map(
+        {0: 1.0, 1: 1.5, 2: 1.2}))
+    table, _ = comparison(alone, "arch", "err", ["x", "y", "z"], "z")
+    assert table.attrs["best"].loc["a"].tolist() == [True, False, False]
+    flat = tie.assign(err=0.0)  # every cell 0.00 (top-5 of two classes)
+    table, _ = comparison(flat, "arch", "err", ["x", "y", "z"], "z")
+    assert not table.attrs["best"].values.any()
     noisy = pd.DataFrame({"arch": "a", "condition": ["x", "y"] * 3, "finished": True,
                           "seed": [0, 0, 1, 1, 2, 2], "err": [10, 12, 14, 11, 12, 16]})
     table, _ = comparison(noisy, "arch", "err", ["x", "y"], "x")

@@ -112,13 +112,15 @@ def test_a_stuck_seed_is_flagged_and_the_median_resists_it():
 
     done = pd.DataFrame({"run_id": list("abcdefgh"), "arch": "zf5",
                          "condition": ["no SPP"] * 4 + ["SPP"] * 4, "seed": [0, 1, 2, 3] * 2,
-                         "err": [50.0, 51.0, 52.0, 53.0, 47.0, 48.0, 49.0, 68.8]})
+                         "err": [50.0, 51.0, 52.0, 53.0, 47.0, 48.0, 49.0, 75.0]})
     far = far_runs(done, "arch", "err")
-    # SPP: median 48.5, MAD 1.0 → robust SD 1.48; 68.8 is 13.7 of them away; no SPP: none
+    # SPP: the others of h have mean 48 and SD 1; 75 is 27 away, past t(1 − 0.01/8, 2) ·
+    # √(4/3) = 23.05 of them; no SPP: none (tests/test_outliers.py has the rule's rates)
     assert far["run_id"].tolist() == ["h"] and far["cell_median"].tolist() == [48.5]
+    assert far_runs(done.replace(75.0, 68.8), "arch", "err").empty  # 20.8 away: not past it
     ch = changes(done, "arch", "err", "no SPP", None, 1.0).iloc[0]
-    # paired changes −3 −3 −3 +15.8: mean +1.70, median −3.00, IQM (middle two) −3.00
-    assert (round(ch["mean"], 2), ch["median"], ch["iqm"], ch["seeds"]) == (1.7, -3.0, -3.0, 4)
+    # paired changes −3 −3 −3 +22: mean +3.25, median −3.00, IQM (middle two) −3.00
+    assert (round(ch["mean"], 2), ch["median"], ch["iqm"], ch["seeds"]) == (3.25, -3.0, -3.0, 4)
     assert not ch["resolved"]
 
 

@@ -78,11 +78,11 @@ def test_cells_and_bold_by_hand_and_no_ci_below_three_seeds():
     assert [c for c in order if best.loc["x", c]] == ["s"]
     assert [c for c in order if best.loc["z", c]] == ["b"]
     assert not best.loc["v"].any() and not best.loc["y"].any() and not best.loc["w"].any()
-    # Means within 1e-9 are a tie: both bold, not one "resolved" over the other.
+    # Means within 1e-9 are a tie: neither is bold, neither "resolved" over the other.
     tie = pd.DataFrame({"row": "r", "condition": ["p", "q"] * 3, "seed": [0, 0, 1, 1, 2, 2],
                         "err": [0.0, 1e-9] * 3, "other": 1})
     t2, _ = comparison(tie.assign(err=tie["err"]), "row", "err", ["p", "q"], None)
-    assert t2.attrs["best"].loc["r"].tolist() == [True, True]
+    assert t2.attrs["best"].loc["r"].tolist() == [False, False]
     # A zero spread is no resolution: three identical changes of −1 are not "bold".
     flat = pd.DataFrame({"row": "r", "condition": ["p", "q"] * 3, "seed": [0, 0, 1, 1, 2, 2],
                          "err": [5.0, 4.0, 6.0, 5.0, 7.0, 6.0]})
@@ -155,7 +155,7 @@ def test_bootstrap_half_width_pinned_and_its_edges():
 
 
 def test_student_t_quantiles_and_no_quantile_below_one_degree_of_freedom():
-    from spp_lab.report.stats import t975
+    from spp_lab.stopping import t975
 
     q = t975([0, 1, 2, 30])
     assert q.dtype == float and math.isnan(q[0])

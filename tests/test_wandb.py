@@ -167,6 +167,42 @@ def test_resumed_job_continues_its_wandb_run(tmp_path, wandb_env):
     assert resumed  # at least one job continued from its checkpoint
 
 
+# history.csv's columns under the names W&B shows them (the rest: "val_loss" is "val/loss")
+W_KEYS = {"train_loss": "train/loss_epoch", "lr": "lr", "train_img_per_s": "train/img_per_s",
+          "epoch_time_s": "train/epoch_time_s", "train_size": "train/size"}
+
+
+def test_wandb_holds_every_history_column_at_its_epoch(tmp_path, wandb_env):
+    """Read back from the offline files, each job's W&B run has every column of its
+    history.csv at that epoch, the same numbers, and its test metrics at the last epoch;
+    no log has a W&B step warning (Lightning logs an epoch's training metrics at a step
+    below its validation metrics', which W&B drops)."""
+    path = with_mode(experiment(tmp_path, n=96, epochs=3, extra=""), "offline")
+    data = yaml.safe_load(path.read_text())
+    data["base"]["data"]["num_test"], data["grid"]["model.arch"] = 32, ["zf5"]
+    path.write_text(yaml.safe_dump(data))
+    proc = spp_lab("run", str(path), "--no-report", env=wandb_env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    root = tmp_path / "results" / "g"
+    for rid in runs(tmp_path):
+        (d,) = [d for d in offline_runs(root) if d.name.endswith(f"-g-{rid}")]
+        by_epoch: dict[int, dict] = {}
+        for r in history(d):
+            if "epoch" in r:
+                by_epoch.setdefault(r["epoch"], {}).update(r)
+        csv_rows = list(__import__("csv").DictReader(open(root / "runs" / rid / "history.csv")))
+        assert len(csv_rows) == 3
+        for row in csv_rows:
+            got = by_epoch[int(row["epoch"])]
+            for col, value in row.items():
+                if col == "epoch" or value == "":
+                    continue
+                key = W_KEYS.get(col, col.replace("_", "/", 1))
+                assert got.get(key) == pytest.approx(float(value)), (rid, row["epoch"], col)
+        assert "test/top1_err" in by_epoch[3]
+        assert "Tried to log to step" not in (root / "runs" / rid / "log.txt").read_text()
+
+
 def test_force_rerun_replaces_its_offline_run_and_the_warning_names_the_folder(tmp_path,
                                                                                 wandb_env):
     path = with_mode(experiment(tmp_path, n=64, epochs=1, seeds="[0]"), None)

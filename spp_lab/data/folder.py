@@ -76,6 +76,7 @@ def scan(root: Path, classes: list[str] | None = None, key: str = "data.root") -
     if unknown:
         raise UserError(f"{key}: {root} has class folders the training split lacks: "
                         f"{unknown[:5]}")
+    nested_root(root, found, key)
     out, empty = Scan(classes=list(names)), []
     for name in found:
         files = walk_images(root / name, ignored=out.ignored)
@@ -84,6 +85,35 @@ def scan(root: Path, classes: list[str] | None = None, key: str = "data.root") -
         empty += [] if files else [name]
     require_classes(root, found, empty, key, two=classes is None)
     return out
+
+
+def _direct(folder: Path) -> tuple[bool, list[str]]:
+    """(whether ``folder`` holds an image itself, its visible subfolders)."""
+    try:
+        with os.scandir(folder) as entries:
+            items = [(e.name, e.is_dir()) for e in entries if not hidden(e.name)]
+    except OSError:
+        return False, []
+    return any(not d and is_image(n) for n, d in items), sorted(n for n, d in items if d)
+
+
+def nested_root(root: Path, classes: list[str], key: str = "data.root") -> None:
+    """Refuse a root one level too high: no "class" holds an image of its own, and they
+    hold folders of images, two or more in one of them (a folder of datasets)."""
+    inner: dict[str, list[str]] = {}
+    for name in classes:
+        own, subs = _direct(root / name)
+        if own:
+            return
+        inner[name] = [s for s in subs if walk_images(root / name / s, limit=1)]
+    if not any(len(v) >= 2 for v in inner.values()) or not all(inner.values()):
+        return
+    first = next(c for c, v in inner.items() if len(v) >= 2)
+    shown = ", ".join(f"{c}/{s}" for c in inner for s in inner[c][:2])
+    raise UserError(f"{key}: {root} looks one level too high: its folders "
+                    f"({', '.join(classes[:4])}{', ...' if len(classes) > 4 else ''}) hold "
+                    f"folders of images, not images ({shown}, ...); set {key} to one of "
+                    f"them, e.g. {root / first}")
 
 
 def require_classes(root: Path, found: list[str], empty: list[str], key: str = "data.root",

@@ -84,6 +84,15 @@ class SPPDataModule(pl.LightningDataModule):
         self.splits: Splits | None = None
 
     @property
+    def batch_size(self) -> int:
+        """``data.batch_size``, ``auto`` resolved from the training split's size (a run's
+        config has it resolved already)."""
+        from spp_lab.data.batch import batch_for
+
+        b = self.cfg.batch_size
+        return batch_for(len(self.train_ds)) if b == "auto" else b
+
+    @property
     def train_ds(self) -> Dataset:
         return self._splits().train
 
@@ -122,9 +131,9 @@ class SPPDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         self.setup()
         fresh = self.cfg.resample  # new scenes each epoch: workers must not keep old copies
-        return DataLoader(self.train_ds, self.cfg.batch_size, collate_fn=_collate(self.train_ds),
+        return DataLoader(self.train_ds, self.batch_size, collate_fn=_collate(self.train_ds),
                           sampler=EpochShuffle(len(self.train_ds), self.train_seed),
-                          drop_last=len(self.train_ds) > self.cfg.batch_size,
+                          drop_last=len(self.train_ds) > self.batch_size,
                           num_workers=self.cfg.num_workers,
                           persistent_workers=self.cfg.num_workers > 0 and not fresh)
 
@@ -154,9 +163,9 @@ class SPPDataModule(pl.LightningDataModule):
     def _eval_loader(self, ds: Dataset) -> DataLoader:
         sizes = _sizes(ds)
         if sizes is not None and len(set(sizes)) > 1:
-            return DataLoader(ds, batch_sampler=SizeBatchSampler(sizes, self.cfg.batch_size),
+            return DataLoader(ds, batch_sampler=SizeBatchSampler(sizes, self.batch_size),
                               num_workers=self.cfg.num_workers, collate_fn=_collate(ds))
-        return DataLoader(ds, self.cfg.batch_size, num_workers=self.cfg.num_workers,
+        return DataLoader(ds, self.batch_size, num_workers=self.cfg.num_workers,
                           collate_fn=_collate(ds))
 
     def on_before_batch_transfer(self, batch, dataloader_idx: int):

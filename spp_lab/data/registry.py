@@ -36,7 +36,11 @@ class DatasetSpec:
     * ``uses``: the dataset-specific ``data.*`` settings it reads (of :data:`SPECIFIC`);
       the others cannot change its numbers, so a run id never depends on their defaults;
     * ``files(data)``: every image file it reads (``spp-lab check-data`` decodes each);
-      None: nothing to decode (procedural data, or read through another library).
+      None: nothing to decode (procedural data, or read through another library);
+    * ``train_count(data, enough)``: the training split's size, or any number ≥ ``enough``
+      once that many are certain (for ``data.batch_size: auto``); None: not known here;
+    * ``census(data)``: ``{split: {class: images}}`` as found on disk (``check-data`` prints
+      it, so a wrong root shows), or None.
     """
 
     name: str
@@ -50,6 +54,8 @@ class DatasetSpec:
     uses: frozenset[str] = frozenset()
     description: str = ""
     files: Callable[[Any], list[Any]] | None = None
+    train_count: Callable[[Any, int], int | None] | None = None
+    census: Callable[[Any], dict[str, dict[str, int]]] | None = None
 
 
 # data.* settings that only some datasets read (the rest, such as image_size, every one).
@@ -63,7 +69,9 @@ def register_dataset(name: str, *, classes: Callable[[Any], int | None],
                      full_sides: Callable[[Any], list[int]] | None = None,
                      device_decode: bool = False, downloads: bool = False,
                      uses: tuple[str, ...] = (), description: str = "",
-                     files: Callable[[Any], list[Any]] | None = None
+                     files: Callable[[Any], list[Any]] | None = None,
+                     train_count: Callable[[Any, int], int | None] | None = None,
+                     census: Callable[[Any], dict[str, dict[str, int]]] | None = None
                      ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     unknown = set(uses) - set(SPECIFIC)
     if unknown:
@@ -73,7 +81,8 @@ def register_dataset(name: str, *, classes: Callable[[Any], int | None],
     def wrap(load: Callable[..., Any]) -> Callable[..., Any]:
         _DATASETS.add(name, DatasetSpec(name, load, classes, needs_root, check, full_sides,
                                         device_decode, downloads, frozenset(uses),
-                                        description or (load.__doc__ or "").strip(), files))
+                                        description or (load.__doc__ or "").strip(), files,
+                                        train_count, census))
         return load
 
     return wrap

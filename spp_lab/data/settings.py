@@ -28,7 +28,10 @@ class DataConfig(StrictModel):
     val_fraction: Num = Field(0.1, gt=0, lt=1, description=(
         "imagefolder without val/, caltech101: a seeded random fraction of the whole folder "
         "held out for validation"))
-    batch_size: PosInt = Field(64, description="images per batch")
+    batch_size: PosInt | Literal["auto"] = Field("auto", description=(
+        "images per batch; auto: 64, or for a training split of fewer than 10 batches of 64 "
+        "(a small image folder) the largest of 32, 16, 8 that gives 10; resolved before "
+        "the run id"))
     num_workers: NonNegInt = Field(0, description="DataLoader worker processes")
     flip: Bool = Field(True, description="random horizontal flip in training (off where "
                                          "orientation matters: digits, text)")

@@ -107,6 +107,9 @@ def check_every_image(data: Any, say: Callable[[str], None] = print) -> int:
         say(f"check-data: data.name={data.name}: no image files of its own to decode")
         return 0
     files = spec.files(data)
+    for split, counts in (spec.census(data) if spec.census else {}).items():
+        listed = ", ".join(f"{c} {n}" for c, n in counts.items())
+        say(f"check-data: {split}: {len(counts)} classes: {listed}")
     done = [0]
 
     def tick(k: int) -> None:

@@ -8,7 +8,7 @@ the library's own loader from its own cache: torchvision's from the torch hub ca
 weights, whose SHA-256 is part of the run id.
 
 Before any job starts (:mod:`spp_lab.checks`), :func:`check` finds the file in the cache;
-where it is not there and the library's host cannot be reached (or ``SPP_LAB_OFFLINE=1``),
+where it is not there and the library's host cannot be reached (:mod:`spp_lab.network`),
 it is one error naming the file to fetch and where to put it. The normalisation the weights
 were trained with (their mean and std) is the input's (:func:`input_norm`).
 """
@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from spp_lab.errors import UserError
+from spp_lab.network import reachable
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # of RGB in [0, 1]: every run without weights
 IMAGENET_STD = (0.229, 0.224, 0.225)
-OFFLINE = "SPP_LAB_OFFLINE"  # 1: never reach for the network (the weights must be cached)
 HF_FILES = ("model.safetensors", "pytorch_model.bin")  # what timm reads from a hub repo
 
 
@@ -125,30 +123,6 @@ def _cached(found: dict[str, Any]) -> tuple[Path | None, str, str]:
     return (target if target.is_file() else None), found["url"], str(target)
 
 
-def online(url: str, timeout: float = 3.0) -> bool:
-    """Whether ``url``'s host answers on its port within ``timeout`` seconds (False under
-    ``SPP_LAB_OFFLINE=1``)."""
-    if os.environ.get(OFFLINE, "") not in ("", "0"):
-        return False
-    parts = urlparse(url if "://" in url else f"https://{url}")
-    import concurrent.futures as cf
-
-    def probe() -> bool:
-        try:
-            socket.create_connection((parts.hostname, parts.port or 443), timeout).close()
-            return True
-        except OSError:
-            return False
-
-    pool = cf.ThreadPoolExecutor(1)
-    try:
-        return pool.submit(probe).result(timeout=timeout + 1)  # DNS can hang past timeout
-    except cf.TimeoutError:
-        return False
-    finally:
-        pool.shutdown(wait=False)
-
-
 def check(model: Any) -> None:
     """The weights a job will load are here, or can be fetched: a UserError otherwise."""
     if model.weights is not None:
@@ -162,7 +136,7 @@ def check(model: Any) -> None:
     if path is not None:
         return
     host = "https://huggingface.co" if found.get("hf_hub_id") else fetch
-    if online(host):
+    if reachable(host):
         return  # the job's library downloads it into its cache
     raise UserError(f"model.pretrained: the {model.pretrained} weights of {model.arch} are not "
                     f"in the cache and there is no network; fetch {fetch} and put it at "

@@ -71,6 +71,8 @@ def _sections(runs: pd.DataFrame, epochs: pd.DataFrame, spec, out: Path, paper: 
     rule = SeedRule.model_validate(spec.seed_rule) if spec.seed_rule else None
     md += precision.section(done, rep.rows, rep.metric, conditions, baseline, rule,
                             spec.seeds, rep.target)
+    md += sections.test_views(done, rep.rows, conditions, baseline, out, rep.ci)
+    md += sections.run_notes(done, rep.rows)
     md += sections.cost(done, rep.rows, out) + sections.gains_chart(tidy, rep.rows, out, charts)
     if mirrors_paper(conditions, rep.rows, baseline):
         md += sections.beside_paper(tidy, rep.metric, out)

@@ -47,6 +47,7 @@ def run_row(snap: Snapshot, run_id: str, cfg: dict[str, Any]) -> dict[str, Any]:
     row["best_epoch"] = (metrics.get("best") or {}).get("epoch")
     for k in ("epochs", "params", "flops_per_image", "train_img_per_s", "wall_time_s"):
         row[k] = metrics.get(k)
+    row["notes"] = " | ".join(metrics.get("notes") or []) or None  # spp_lab.diagnose
     row |= {k: _scalar(v) for k, v in flatten(cfg).items()}
     for split, n in (metrics.get("data") or {}).items():  # the real split sizes
         row[f"data.num_{split}"] = n

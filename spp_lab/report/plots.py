@@ -1,9 +1,11 @@
 """Charts: pure functions, a DataFrame in, a matplotlib Figure out (Agg; no torch).
 
-Readable in grayscale: bars carry hatches as well as shades, lines carry markers; the
-baseline condition is always the darkest. Legends sit outside the axes and titles wrap, so
-nothing is clipped or covered at any number of rows. :func:`gains_data` returns the
-numbers :func:`additive_gains` draws (the report saves them beside the chart).
+Up to 8 conditions are told apart at a glance and in greyscale print: each has its own
+colour (Okabe and Ito's colour-blind-safe set, the baseline's black), and besides a hatch
+(bars) or a marker and a line style (lines). The axes hold every whisker whole (below 0 or
+past 100 as well) and every label; legends sit outside the axes and titles wrap, so nothing
+is clipped or covered at any number of rows. :func:`gains_data` returns the numbers
+:func:`additive_gains` draws (the report saves them beside the chart).
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from spp_lab.metrics import title as metric_title  # noqa: E402
 
-HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo"]
-SHADES = ["0.15", "0.55", "0.8", "0.4", "0.65", "0.9", "0.3"]
-MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
+COLORS = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7",
+          "#F0E442"]  # Okabe & Ito: distinct for colour-blind readers, baseline first
+HATCHES = ["", "//", "..", "xx", "\\\\", "++", "oo", "--"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+LINES = ["-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)), (0, (1, 2)), (0, (8, 2, 2, 2))]
+
+
+def style(j: int) -> dict:
+    """Condition ``j``'s look: colour, hatch, marker, line style (cycling after 8)."""
+    k = j % len(COLORS)
+    return {"color": COLORS[k], "hatch": HATCHES[k], "marker": MARKERS[k],
+            "linestyle": LINES[k]}
 
 
 def _wrap(text: str, width_in: float) -> str:
@@ -61,45 +72,42 @@ def gains_data(tidy: pd.DataFrame, rows: str) -> pd.DataFrame:
 
 
 def additive_gains(tidy: pd.DataFrame, rows: str, title: str = "") -> Figure:
-    """Per row: the baseline's error (whisker: its 95% CI over seeds), then each condition's
-    change against the baseline as a bar from the baseline's level to the condition's
-    (whisker: the seed-paired 95% CI of that change; label: the change, as in the table).
+    """Per row: the baseline's error, then each condition's change against the baseline as
+    a bar from the baseline's level to the condition's (whisker: the seed-paired 95% CI of
+    that change, drawn whole; label: the change, as in the table, inside the axes).
 
     ``tidy`` is :func:`spp_lab.report.tables.comparison`'s numbers in condition order."""
     metric = str(tidy["metric"].iloc[0])
     data = gains_data(tidy, rows)
     row_values = list(dict.fromkeys(data[rows]))
     conds = list(dict.fromkeys(tidy["condition"]))
-    width_in = max(4.8, 1.4 + 1.9 * len(row_values))
+    width_in = max(4.8, 1.4 + (0.9 + 0.35 * len(conds)) * len(row_values))
     fig, ax = plt.subplots(figsize=(width_in, 4.6))
     width = 0.8 / len(conds)
-    tops = []
+    labels, ends = [], []
     for i, rv in enumerate(row_values):
         for _, r in data[data[rows] == rv].iterrows():
             j = conds.index(r["condition"])
             x = i + (j - (len(conds) - 1) / 2) * width
             lo, hi = sorted((r["bottom"], r["top"]))
-            ax.bar(x, hi - lo, width, bottom=lo, color=SHADES[j % 7], hatch=HATCHES[j % 7],
-                   edgecolor="k", label=str(r["condition"]) if i == 0 else None)
-            w = 0.0 if pd.isna(r["whisker"]) else r["whisker"]
+            st = style(j)
+            ax.bar(x, hi - lo, width, bottom=lo, color=st["color"], hatch=st["hatch"],
+                   edgecolor="k", alpha=0.85, label=str(r["condition"]) if i == 0 else None)
+            w = 0.0 if pd.isna(r["whisker"]) else float(r["whisker"])
             if w:
                 ax.errorbar(x, r["top"], yerr=w, color="k", capsize=3, lw=1)
             if not r["baseline"]:
                 ax.plot([x - width / 2, x + width / 2], [r["top"]] * 2, color="k", lw=2)
-            y = max(r["top"] + w, hi)
-            ax.annotate(r["label"], (x, y), xytext=(0, 3), textcoords="offset points",
-                        ha="center", va="bottom", fontsize=7,
-                        rotation=90 if len(r["label"]) > 7 else 0)
-            tops.append(y)
+            ends += [r["top"] - w, r["top"] + w, hi]
+            labels.append(ax.annotate(r["label"], (x, max(r["top"] + w, hi)), xytext=(0, 3),
+                                      textcoords="offset points", ha="center", va="bottom",
+                                      fontsize=7, rotation=90 if len(r["label"]) > 7 else 0))
     ax.set_xticks(range(len(row_values)), [str(v) for v in row_values])
     ax.set_xlabel(rows)
     ax.set_ylabel(metric_title(metric))
-    lows = (data["top"] - data["whisker"].fillna(0)).tolist()
-    hi_all = max(tops) if tops else 1.0
-    span = max(hi_all - min(lows), 1.0)
-    top = hi_all + 0.35 * span  # room for the labels above the whiskers
-    ax.set_ylim(max(0.0, min(lows) - 0.15 * span), min(100.0, top) if metric.endswith(
-        "_err") and top > 100 else top)
+    low, high = min(ends), max(ends)
+    span = max(high - low, 1.0)
+    ax.set_ylim(low - 0.12 * span, high + 0.12 * span)
     base = str(conds[0])
     ax.set_title(_wrap(title or f"{metric_title(metric)}: the {base} level, and each "
                        f"condition's change against {base} (labels; whiskers: 95% CI of "
@@ -107,7 +115,21 @@ def additive_gains(tidy: pd.DataFrame, rows: str, title: str = "") -> Figure:
     _legend_below(fig, ax, len(conds))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
+    _room_for(fig, ax, labels)
     return fig
+
+
+def _room_for(fig: Figure, ax, texts: list) -> None:
+    """Raise the top of the axes until every text fits inside them (its drawn extent)."""
+    for _ in range(3):
+        fig.canvas.draw()
+        top = max((t.get_window_extent().y1 for t in texts), default=0.0)
+        limit = ax.get_window_extent().y1
+        if top <= limit - 2:
+            return
+        lo, hi = ax.get_ylim()
+        per_px = (hi - lo) / max(ax.get_window_extent().height, 1.0)
+        ax.set_ylim(lo, hi + (top - limit + 6) * per_px * 1.2)
 
 
 def metric_by_axis(stats: pd.DataFrame, axis: str, metric: str,
@@ -119,8 +141,9 @@ def metric_by_axis(stats: pd.DataFrame, axis: str, metric: str,
     xs = [str(v) for v in order if str(v) in seen] if order else seen
     for j, (cond, part) in enumerate(stats.groupby("condition", sort=False, observed=True)):
         part = part.set_index(stats.loc[part.index, axis].astype(str)).reindex(xs)
-        ax.errorbar(range(len(xs)), part["mean"], yerr=part["ci95"], marker=MARKERS[j % 7],
-                    color=SHADES[j % 7], capsize=3, label=str(cond), linestyle="-")
+        st = style(j)
+        ax.errorbar(range(len(xs)), part["mean"], yerr=part["ci95"], marker=st["marker"],
+                    color=st["color"], capsize=3, label=str(cond), linestyle=st["linestyle"])
     ax.set_xticks(range(len(xs)), xs)
     ax.set_xlabel(axis)
     ax.set_ylabel(metric_title(metric))
@@ -152,17 +175,18 @@ def learning_curves(history: pd.DataFrame, rows: str | None = None,
             if c.empty:
                 continue
             agg = c.groupby("epoch")[metric].agg(["mean", "std"])
-            x = agg.index
-            ax.plot(x, agg["mean"], color=SHADES[j % 7], lw=2 if j == 0 else 1.3,
-                    label=str(cond))
+            x, st = agg.index, style(j)
+            ax.plot(x, agg["mean"], color=st["color"], linestyle=st["linestyle"],
+                    lw=2 if j == 0 else 1.4, label=str(cond))
             ax.fill_between(x, agg["mean"] - agg["std"].fillna(0),
-                            agg["mean"] + agg["std"].fillna(0), color=SHADES[j % 7], alpha=0.15)
+                            agg["mean"] + agg["std"].fillna(0), color=st["color"], alpha=0.1,
+                            linewidth=0)
             small = _other_size(c, test_size).reindex(agg.index, fill_value=False)
             small, y = small.to_numpy(dtype=bool), agg["mean"].to_numpy()
-            ax.plot(x[~small], y[~small], linestyle="none", marker=MARKERS[j % 7],
-                    markersize=4, color=SHADES[j % 7])
-            ax.plot(x[small], y[small], linestyle="none", marker=MARKERS[j % 7], markersize=6,
-                    markerfacecolor="white", color=SHADES[j % 7])
+            ax.plot(x[~small], y[~small], linestyle="none", marker=st["marker"],
+                    markersize=4, color=st["color"])
+            ax.plot(x[small], y[small], linestyle="none", marker=st["marker"], markersize=6,
+                    markerfacecolor="white", color=st["color"])
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(str(pv) if pv is not None else "", fontsize=9)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spp_lab.report.stats import MIN_SEEDS, paired_differences, seeds_for_ci, t975
+from spp_lab.report.outliers import far_flags
+from spp_lab.report.stats import MIN_SEEDS, paired_differences
 from spp_lab.report.tables import markdown_table
-from spp_lab.stopping import SeedRule, halfwidth, seeds_needed
-
-FAR = 3.5  # a run is far from its cell beyond this many robust SDs (1.4826 · MAD)
+from spp_lab.stopping import SeedRule, halfwidth, seeds_for_width, seeds_needed, t975
 
 
 def changes(done: pd.DataFrame, rows: str, metric: str, baseline: str,
@@ -39,7 +38,7 @@ def changes(done: pd.DataFrame, rows: str, metric: str, baseline: str,
         else:
             sd = float(np.std(d, ddof=1)) if n >= 2 else np.nan
             half = float(t975(n - 1) * sd / np.sqrt(n)) if n >= MIN_SEEDS else np.nan
-            need = float(seeds_for_ci([sd], target)[0]) if n >= 2 else np.nan
+            need = float(seeds_for_width([sd], target)[0]) if n >= 2 else np.nan
         k = n // 4  # the interquartile mean: a quarter trimmed from each end
         iqm = float(np.sort(d)[k:n - k].mean())
         out.append({rows: row, "condition": cond, "mean": float(d.mean()),
@@ -71,17 +70,15 @@ def _verdict(r: pd.Series, target: float) -> str:
 
 
 def far_runs(done: pd.DataFrame, rows: str, metric: str) -> pd.DataFrame:
-    """Runs whose metric lies more than :data:`FAR` robust SDs from their cell's median
-    (cells of at least 3 runs with a nonzero spread)."""
+    """Runs far from their cell (:mod:`.outliers`: a leave-one-out prediction interval;
+    pure noise flags at most 1% of cells), with the cell's median."""
     keys = [rows, "condition"]
-    g = done.groupby(keys, observed=True)[metric]
-    med = g.transform("median")
-    mad = (done[metric] - med).abs().groupby([done[k] for k in keys], observed=True) \
-        .transform("median") * 1.4826
-    n = g.transform("count")
-    far = (n >= 3) & (mad > 0) & ((done[metric] - med).abs() > FAR * mad)
-    out = done.loc[far, ["run_id", *keys, "seed", metric]].copy()
-    out["cell_median"] = med[far]
+    valid = done[done[metric].notna()]
+    far = pd.Series(False, index=valid.index)
+    for _, cell in valid.groupby(keys, observed=True)[metric]:
+        far[cell.index] = far_flags(cell.to_numpy(float))[0]
+    out = valid.loc[far, ["run_id", *keys, "seed", metric]].copy()
+    out["cell_median"] = valid.groupby(keys, observed=True)[metric].transform("median")[far]
     return out
 
 
@@ -110,9 +107,10 @@ def section(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
                           "verdict"], body), ""]
     far = far_runs(done, rows, metric)
     if not far.empty:
-        md += ["Runs far from their cell (more than 3.5 robust SDs from its median; kept in "
-               "every table, so the mean and CI above include them; the median and IQM are "
-               "what one stuck seed moves least):", "",
+        md += ["Runs far from their cell (outside the 99% prediction interval of the cell's "
+               "other runs, shared out over its runs: pure normal noise flags at most 1% of "
+               "cells). They are kept in every table, so the mean and CI above include them; "
+               "the median and IQM are what one stuck seed moves least:", "",
                markdown_table(["run", rows, "condition", "seed", metric, "cell median"],
                               [[r["run_id"], r[rows], r["condition"], int(r["seed"]),
                                 f"{r[metric]:.2f}", f"{r['cell_median']:.2f}"]

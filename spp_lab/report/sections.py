@@ -3,6 +3,7 @@ writes its files into ``report/`` and returns its Markdown lines (no torch)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,54 @@ def tables(done, rows, metric, conditions, baseline, out, ci="t"
         md += [f"## {title(m)}", "", cap + ".", "",
                write_tables(table, tidy, out, f"table_{m}", cap), ""]
     return first, md
+
+
+def run_notes(done: pd.DataFrame, rows: str) -> list[str]:
+    """The runs' own notes (:mod:`spp_lab.diagnose`): too few steps an epoch, no learning,
+    a view the head cannot take; one line per note, with the runs it concerns."""
+    if "notes" not in done or done["notes"].isna().all():
+        return []
+    found: dict[str, list[str]] = {}
+    for _, r in done[done["notes"].notna()].iterrows():
+        for note in str(r["notes"]).split(" | "):
+            found.setdefault(note, []).append(f"{r['run_id']} ({r[rows]}, {r['condition']}, "
+                                              f"seed {r['seed']})")
+    md = ["## Notes on the runs", ""]
+    for note, runs in found.items():
+        md.append(f"- {note}: {', '.join(runs[:6])}"
+                  + (f" and {len(runs) - 6} more" if len(runs) > 6 else ""))
+    return md + [""]
+
+
+VIEW = re.compile(r"^test_(full|\d+)_top1_err$")
+
+
+def test_views(done: pd.DataFrame, rows: str, conditions: list[str], baseline: str,
+               out: Path, ci: str = "t") -> list[str]:
+    """A table per view of ``data.test_views`` (``test_full_top1_err``, ...), of the
+    conditions whose head takes it; the others are named, with why."""
+    md: list[str] = []
+    for col in sorted(c for c in done.columns if VIEW.match(c)):
+        view = VIEW.match(col).group(1)
+        has = done.groupby("condition", observed=True)[col].apply(lambda v: v.notna().any())
+        present = [c for c in conditions if has.get(c, False)]
+        absent = [c for c in conditions if c in has.index and not has[c]]
+        what = "full images" if view == "full" else f"{view}-px centre crops"
+        md += [f"## Test view: {what} ({col})", ""]
+        if not present:
+            md += [f"No condition's head takes {what}: every run left {col} empty.", ""]
+            continue
+        base = baseline if baseline in present else present[0]
+        table, tidy = comparison(done[done["condition"].isin(present)], rows, col,
+                                 present, base, ci)
+        cap = f"{title(col)}: mean ± 95% CI over seeds (change against {base})"
+        md += [write_tables(table, tidy, out, f"table_{col}", cap), ""]
+        if absent:
+            md += [f"Not in this table: {', '.join(absent)}, whose head is fixed-size and "
+                   f"cannot take {what} (their runs' notes say so)"
+                   + (f"; changes are against {base} instead of {baseline}"
+                      if base != baseline else "") + ".", ""]
+    return md
 
 
 def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],

@@ -1,4 +1,5 @@
-"""Statistics across seeds, vectorised pandas with scipy's Student t (no torch).
+"""Statistics across seeds, vectorised pandas with Student t (:mod:`spp_lab.stopping`'s;
+no torch).
 
 * :func:`cell_stats`: per cell mean, std (n-1), n and the 95% CI half-width
   ``t_{0.975, n-1} · std / √n``; NaN below :data:`MIN_SEEDS` seeds (the table then shows
@@ -12,23 +13,17 @@
   normal; the half-width reported is half the interval's length.
 * :func:`interaction`: a 2×2 design paired by seed: both main effects and the interaction
   ``(y11 - y10) - (y01 - y00)``; the gains are additive when its CI covers 0.
-* :func:`seeds_for_ci`: the seeds per cell a CI of a given half-width needs at a spread.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import special  # Student t from here: scipy.stats costs 0.7 s more to import
+
+from spp_lab.stopping import t975, t_cdf
 
 CI_METHODS = ("t", "bootstrap")
 MIN_SEEDS = 3  # a CI, a bold cell or a "resolved" needs at least this many (paired) seeds
-
-
-def t975(df: np.ndarray | pd.Series | int) -> np.ndarray:
-    """Student t 0.975 quantile for each df (NaN for df < 1)."""
-    d = np.asarray(df, dtype=float)
-    return np.where(d >= 1, special.stdtrit(np.maximum(d, 1), 0.975), np.nan)
 
 
 def _boot_half(values: np.ndarray) -> float:
@@ -81,7 +76,7 @@ def paired_deltas(runs: pd.DataFrame, rows: str, metric: str, baseline: str,
     se = out["std"] / np.sqrt(out["n"])
     with np.errstate(divide="ignore", invalid="ignore"):
         tstat = out["mean"] / se
-    p = 2 * special.stdtr(np.maximum(out["n"] - 1, 1), -np.abs(tstat))  # two-sided
+    p = 2 * t_cdf(-np.abs(tstat), out["n"] - 1)  # two-sided
     out["p"] = np.where(out["n"] >= MIN_SEEDS, np.where(se > 0, p, np.where(
         out["mean"] == 0, 1.0, 0.0)), np.nan)
     return out
@@ -114,17 +109,6 @@ def interaction(runs: pd.DataFrame, a: str, b: str, metric: str,
     long = effects.melt(ignore_index=False, var_name="effect", value_name="value").dropna()
     out = _summarise(long.reset_index().groupby(keys + ["effect"], sort=False)["value"], ci)
     return out.reset_index()
-
-
-def seeds_for_ci(std: np.ndarray | pd.Series, halfwidth: float = 1.0,
-                 max_n: int = 10_000) -> np.ndarray:
-    """Smallest n ≥ 2 with ``t975(n-1) · std / √n ≤ halfwidth``: the seeds per cell a 95% CI
-    of that half-width needs at this spread (NaN where std is NaN, inf beyond ``max_n``)."""
-    s = np.asarray(std, dtype=float).reshape(-1, 1)
-    n = np.arange(2, max_n + 1).reshape(1, -1)
-    ok = t975(n - 1) * s / np.sqrt(n) <= halfwidth
-    first = np.where(ok.any(axis=1), n[0, ok.argmax(axis=1)], np.inf)
-    return np.where(np.isnan(s[:, 0]), np.nan, first)
 
 
 def additive_sentence(effects: pd.DataFrame, metric: str) -> str:

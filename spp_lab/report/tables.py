@@ -3,9 +3,10 @@
 A cell reads ``34.98 ± 0.41 (−1.01 ± 0.30)``: the mean over seeds with its 95% CI, then the
 seed-paired change against the baseline condition with its CI (negative = lower error).
 Below 3 seeds a cell lists its values instead, ``34.61 / 35.35 (−0.80 / −1.22), n=2``: no
-CI. Bold marks a row's best cell (lowest for an error or a loss; every cell tied with it
-too) only where it is resolved: with 3 or more seeds in every cell, against each other cell
-of the row the seed-paired difference's CI excludes 0 (and is not a zero spread).
+CI. Bold marks a row's best cell (lowest for an error or a loss) only where it is told
+apart: with 3 or more seeds in every cell, against each other cell of the row the
+seed-paired difference's CI excludes 0 (and is not a zero spread); a tie for the lowest is
+bold nowhere.
 Writers: Markdown (and a plain :func:`markdown_table` helper), LaTeX (booktabs), HTML (a
 page with charset and style), and a tidy numeric CSV.
 """
@@ -17,13 +18,8 @@ import math
 
 import pandas as pd
 
-from spp_lab.report.stats import (
-    MIN_SEEDS,
-    cell_stats,
-    paired_deltas,
-    paired_differences,
-    t975,
-)
+from spp_lab.report.stats import MIN_SEEDS, cell_stats, paired_deltas, paired_differences
+from spp_lab.stopping import t975
 
 
 def _num(x: float, signed: bool = False) -> str:
@@ -60,12 +56,13 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
 
 def _resolved_best(done: pd.DataFrame, rows: str, metric: str, part: pd.DataFrame
                    ) -> set:
-    """The conditions of one row to mark: the lowest mean and its ties, if separated from
-    every other condition (paired CI excludes 0); with one seed a cell, the lowest."""
+    """The condition of one row to mark: the lowest mean, where it is one condition and
+    separated from every other one (paired CI excludes 0); none where two or more tie for
+    the lowest, or any cell has too few seeds."""
     low = part["mean"].min()
     best = set(part.loc[(part["mean"] - low).abs() <= 1e-9, "condition"])
-    if (part["n"] < MIN_SEEDS).any() or len(part) < 2:
-        return set()  # too few seeds to call any cell the best
+    if (part["n"] < MIN_SEEDS).any() or len(part) < 2 or len(best) > 1:
+        return set()  # too few seeds, or a tie: no cell is the row's best
     row_value = part[rows].iloc[0]
     mine = done[done[rows] == row_value]
     ref = sorted(best, key=str)[0]

@@ -101,8 +101,13 @@ def pack_count(job_bytes: int, gpu_bytes: int, cores_per_gpu: int, n_jobs: int) 
 
 
 def resolve_auto(cfg: Any, gpus: list[GPU]) -> Any:
-    """``train.precision: auto`` made concrete for where the job will run, before its run id
-    is computed: ``bf16-mixed`` when every GPU it may get has bf16, else ``32-true``."""
+    """The config's ``auto`` values made concrete before its run id is computed:
+    ``data.batch_size`` (:mod:`spp_lab.data.batch`), and ``train.precision`` for where the
+    job will run: ``bf16-mixed`` when every GPU it may get has bf16, else ``32-true``."""
+    from spp_lab.data.batch import resolve_batch
+
+    if cfg.data.batch_size == "auto":
+        cfg = cfg.model_copy(update={"data": resolve_batch(cfg.data)})
     if cfg.train.precision != "auto":
         return cfg
     on_gpu = bool(gpus) and cfg.train.accelerator != "cpu" and all(g.bf16 for g in gpus)

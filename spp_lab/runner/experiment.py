@@ -354,7 +354,8 @@ def shrink(cfg: RunConfig) -> RunConfig:
         "data": d.model_copy(update={"num_train": min(d.num_train, 64),
                                      "num_val": min(d.num_val, 32),
                                      "num_test": min(d.num_test, 32),
-                                     "batch_size": min(d.batch_size, 8)}),
+                                     "batch_size": 8 if d.batch_size == "auto" else
+                                     min(d.batch_size, 8)}),
         "train": t.model_copy(update={"epochs": 1, "limit_train_batches": 2,
                                       "limit_val_batches": 1, "checkpoint": False})})
 

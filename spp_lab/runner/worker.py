@@ -41,6 +41,13 @@ class Interrupted(BaseException):
     """Raised in the job when it gets SIGTERM or SIGINT."""
 
 
+def stop_on_signals() -> None:
+    """SIGTERM and SIGINT (Ctrl-C) stop the job with :class:`Interrupted`, which Lightning
+    passes on (its own Ctrl-C handling would exit 1 without a status)."""
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGINT, _raise_interrupted)
+
+
 def _raise_interrupted(signum, frame):
     """The first SIGTERM/SIGINT stops the job; later ones are ignored, so that its clean-up
     (the checkpoint, the status, the W&B run's flush) is not cut short."""
@@ -75,8 +82,7 @@ def run_job(spec: dict[str, Any]) -> None:
     """Entry point of a local job process: log to the run folder, watch the runner, run."""
     if spec.get("runner_pid"):
         _die_with_runner(spec["runner_pid"])
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    signal.signal(signal.SIGINT, _raise_interrupted)
+    stop_on_signals()
     run_dir = Path(spec["run_dir"])
     if spec.get("gpu") is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(spec["gpu"])
@@ -91,8 +97,9 @@ def run_job(spec: dict[str, Any]) -> None:
     os._exit(execute(spec))
 
 
-def execute(spec: dict[str, Any]) -> int:
-    """Run the job under its lock in this process; returns one of the exit codes."""
+def execute(spec: dict[str, Any], on_epoch: Any = None) -> int:
+    """Run the job under its lock in this process; returns one of the exit codes.
+    ``on_epoch(row)``: called after each epoch besides the progress file."""
     from spp_lab import plugins
 
     run = RunFolder(spec["run_dir"])
@@ -109,7 +116,7 @@ def execute(spec: dict[str, Any]) -> int:
     try:
         if run.state().state == "done" and not spec.get("force"):
             return EXIT_BUSY  # another runner finished it between our check and our lock
-        return _run_locked(spec, run)
+        return _run_locked(spec, run, on_epoch)
     finally:
         run.lock.release()
 
@@ -122,7 +129,7 @@ def _safe_status(run: RunFolder, **fields: Any) -> None:
         print(f"== could not write {run.status_file}: {err.strerror}")
 
 
-def _run_locked(spec: dict[str, Any], run: RunFolder) -> int:
+def _run_locked(spec: dict[str, Any], run: RunFolder, also: Any = None) -> int:
     torch.set_num_threads(spec["threads"])
     cfg = RunConfig.model_validate(spec["config"])
     try:
@@ -139,6 +146,8 @@ def _run_locked(spec: dict[str, Any], run: RunFolder) -> int:
     def on_epoch(row: dict) -> None:
         write_json(run.progress, {"epoch": row["epoch"], "epochs": cfg.train.epochs,
                                   "val_top1_err": row["val_top1_err"], "time": time.time()})
+        if also is not None:
+            also(row)
 
     try:
         write_json(run.progress, {"epoch": 0, "epochs": cfg.train.epochs, "time": time.time()})

@@ -8,7 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from spp_lab.data.folder import class_folders, decode, require_classes, scan, walk_images
+from spp_lab.data.folder import (
+    class_folders,
+    decode,
+    nested_root,
+    require_classes,
+    scan,
+    walk_images,
+)
 from spp_lab.data.registry import data_root, register_dataset
 from spp_lab.errors import UserError
 
@@ -28,6 +35,7 @@ def _layout(root: Path) -> dict[str, Path]:
 def _quick(folder: Path, train_classes: list[str] | None) -> list[Path]:
     """The class folders' shape (two images each, at most) and a few of their images."""
     found = class_folders(folder)
+    nested_root(folder, found)
     firsts = {c: walk_images(folder / c, limit=2) for c in found}
     require_classes(folder, found, [c for c, f in firsts.items() if not f],
                     two=train_classes is None)
@@ -60,12 +68,52 @@ def files_of(data: Any) -> dict[str, Any]:
     return out
 
 
+def census(data: Any) -> dict[str, dict[str, int]]:
+    """Images per class of each split folder, as found (``check-data``)."""
+    out = {}
+    for split, s in files_of(data).items():
+        counts = [0] * len(s.classes)
+        for y in s.labels:
+            counts[y] += 1
+        out[split] = dict(zip(s.classes, counts))
+    return out
+
+
 def every_file(data: Any) -> list[Path]:
     return [f for s in files_of(data).values() for f in s.files]
 
 
+def train_count(data: Any, enough: int) -> int | None:
+    """The training split's size after the held-out fractions (:mod:`spp_lab.data.files`),
+    reading no more file names than it takes to be sure of ``enough``; None where the folder
+    is not readable here."""
+    import math
+
+    try:
+        parts = _layout(data_root(data))
+    except UserError:
+        return None
+    classes = class_folders(parts["train"])
+    held = (0 if "test" in parts else data.test_fraction) + (
+        0 if "val" in parts else data.val_fraction)
+    limit = math.ceil((enough + len(classes) + 2) / (1 - held))
+    counts: list[int] = []
+    for name in classes:
+        counts.append(len(walk_images(parts["train"] / name, limit=limit - sum(counts))))
+        if sum(counts) >= limit:
+            return enough  # at least that many train, whatever is held out
+    n = sum(counts)
+    if "test" not in parts and data.test_fraction > 0:
+        counts = [c - (min(c - 1, max(1, round(data.test_fraction * c))) if c > 1 else 0)
+                  for c in counts]
+    left = sum(counts)
+    if "val" not in parts:
+        left -= min(max(1, round(n * data.val_fraction)), left - 1)
+    return left
+
+
 @register_dataset("imagefolder", classes=lambda data: None, needs_root=True, check=check,
-                  device_decode=True, files=every_file,
+                  device_decode=True, files=every_file, train_count=train_count, census=census,
                   uses=("root", "val_fraction", "test_fraction", "decode", "skip_bad"))
 def load(data: Any, train_seed: int) -> Any:
     from spp_lab.data.files import file_splits
