@@ -8,7 +8,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from spp_lab.runner.experiment import expand, load_experiment
+from spp_lab.runner.expand import expand
+from spp_lab.runner.experiment import load_experiment
 from spp_lab.schema import MAX_JOBS
 
 FILE = """name: big

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from spp_lab.config import build_config
 from spp_lab.fileio import write_json
-from spp_lab.runfolder import RunFolder
+from spp_lab.results import RunFolder
 
 BIN = Path(sys.executable).parent
 TIMED = """

@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 
 from spp_lab.fileio import write_json
-from spp_lab.runfolder import RunFolder
+from spp_lab.results import RunFolder
 from spp_lab.runner.executors.local import LocalExecutor
-from spp_lab.runner.experiment import expand, load_experiment
+from spp_lab.runner.expand import expand
+from spp_lab.runner.experiment import load_experiment
 from spp_lab.runs import run_dir
 
 BIN = Path(sys.executable).parent

@@ -10,7 +10,8 @@
 Errors in what you pass (a bad experiment file, a folder that is not an experiment) raise
 :class:`spp_lab.errors.UserError` with the same message the command line prints. This
 module and the command line (:mod:`spp_lab.commands`) share what lies below them
-(:mod:`spp_lab.runner.plan`, :func:`spp_lab.report.build.publish`); neither imports the other.
+(:mod:`spp_lab.runner.study`, :func:`spp_lab.report.build.publish`); neither imports the
+other.
 """
 
 from __future__ import annotations
@@ -54,34 +55,38 @@ def run_experiment(path: str | Path, *, only: Sequence[str] = (),
     ``budget``: add seeds until each change is resolved (``--target``, ``--budget``)."""
     from spp_lab import plugins
     from spp_lab.report.build import publish
-    from spp_lab.runner.plan import plan, run_options, run_waves, todo
     from spp_lab.runner.progress import Progress
+    from spp_lab.runner.study import open_study, todo
+    from spp_lab.runner.waves import run_options, run_study
 
     plugins.load()
-    args = dict(path=str(path), smoke=smoke, overrides=_override_texts(overrides),
-                only=list(only), executor=executor, target=target, budget=budget,
-                options=dict(executor_options or {}) | settings,
-                labels={k: f"run_experiment({k}=)" for k in settings}
-                | {k: f"run_experiment(executor_options[{k!r}])"
-                   for k in executor_options or {}})
-    p = plan(**args)
+    labels = ({k: f"run_experiment({k}=)" for k in settings}
+              | {k: f"run_experiment(executor_options[{k!r}])" for k in executor_options or {}})
+    study = open_study(str(path), smoke=smoke, overrides=_override_texts(overrides),
+                       only=list(only), executor=executor, target=target, budget=budget,
+                       options=dict(executor_options or {}) | settings, labels=labels)
     if dry_run:
-        jobs, _ = todo(p, force, retry_failed)
-        return pd.DataFrame([{"run_id": j.run_id, "condition": j.condition, "seed": j.seed,
-                              "status": p.states[j.run_id].state, **j.values} for j in jobs],
-                            columns=None if jobs else ["run_id", "condition", "seed", "status"])
+        return _would_run(study, *todo(study, force, retry_failed))
     say = print if verbose else (lambda *_: None)
-    out, p = run_waves(p, run_options(p, Progress(sys.stdout if verbose else None,
-                                                  live=False)),
-                       lambda: plan(**args), force=force, retry_failed=retry_failed, say=say)
+    progress = Progress(sys.stdout if verbose else None, live=False)
+    out, study = run_study(study, run_options(study, progress), force=force,
+                           retry_failed=retry_failed, say=say)
     if out.stopped:
         raise UserError(f"stopped: {out.stopped}", code=1)
     if report and not (out.interrupted or out.not_started):
-        publish(p.folder.path, p.every_job[0].config.logging.wandb, say=say)
-    runs = load_runs(p.folder.path)
-    chosen = {j.run_id for j in p.jobs}
-    return runs[runs["run_id"].isin(chosen)].reset_index(drop=True) if "run_id" in runs \
-        else runs
+        publish(study.folder.path, study.every_job[0].config.logging.wandb, say=say)
+    runs = load_runs(study.folder.path)
+    if "run_id" not in runs:
+        return runs
+    return runs[runs["run_id"].isin({j.run_id for j in study.jobs})].reset_index(drop=True)
+
+
+def _would_run(study: Any, jobs: list, skipped: list) -> pd.DataFrame:
+    """``dry_run``: the jobs that would run, as ``--dry-run`` lists them."""
+    rows = [{"run_id": j.run_id, "condition": j.condition, "seed": j.seed,
+             "status": study.states[j.run_id].state, **j.values} for j in jobs]
+    return pd.DataFrame(rows, columns=None if rows else ["run_id", "condition", "seed",
+                                                          "status"])
 
 
 def load_runs(exp_dir: str | Path, current_only: bool = True) -> pd.DataFrame:

@@ -21,7 +21,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from spp_lab.metrics import history_columns
-from spp_lab.runfolder import RunFolder
+from spp_lab.results import RunFolder
 
 
 class Diverged(Exception):
@@ -76,8 +76,8 @@ class History(Callback):
         for stage in ("train", "val"):
             for key in history_columns(stage):
                 name = key.replace("_", "/", 1)  # train_loss → train/loss
-                row[key] = m.get(f"{name}_epoch", m.get(name)) if key == "train_loss" \
-                    else m.get(name)
+                row[key] = (m.get(f"{name}_epoch", m.get(name)) if key == "train_loss"
+                            else m.get(name))
         row |= {"lr": trainer.optimizers[0].param_groups[0]["lr"],
                 "train_img_per_s": self._images / max(self._train_time, 1e-9),
                 "epoch_time_s": time.perf_counter() - self._t0}

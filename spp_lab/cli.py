@@ -111,10 +111,17 @@ def _executor_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from spp_lab.runner.executors import executor_names
 
-    executors = executor_names()
     parser = argparse.ArgumentParser(
         prog="spp-lab", description="Ablation studies of spatial pyramid pooling.")
     sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _grid_parsers(sub, executor_names())
+    _data_parser(sub)
+    _results_parsers(sub)
+    return parser
+
+
+def _train_parser(sub) -> None:
     p = sub.add_parser(
         "train", help="train one model", epilog=_schema_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -132,12 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cut to 2 batches of 8, into results/<experiment>-smoke/ (seconds)")
     p.set_defaults(func=_lazy("cmd_train"))
 
+
+def _grid_parsers(sub, executors: list[str]) -> None:
     p = sub.add_parser("ls", help="list an experiment's jobs and their status (no torch)")
     _experiment_args(p, executors)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--config", metavar="RUN_ID", help="print one job's resolved config")
     p.set_defaults(func=_lazy("cmd_ls"))
-
     p = sub.add_parser("run", help="run every job not done yet (rerun = resume)",
                        description="Runs the jobs of an experiment file (or of -m overrides); "
                                    "a rerun skips done jobs and resumes interrupted ones from "
@@ -150,36 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.set_defaults(func=_lazy("cmd_run"))
 
+
+def _data_parser(sub) -> None:
     p = sub.add_parser("check-data", help="decode every image a config or experiment reads",
                        description="Decodes every image of the data (in parallel, skipping "
-                                   "files verified before) and names each bad one; exit 2 "
-                                   "if any is bad.")
-    p.add_argument("targets", nargs="*", metavar="[FILE] [KEY=VALUE]",
-                   help="an experiment file or run config, and dotted overrides")
+                                   "files verified before), prints each split's classes with "
+                                   "their image counts and names each bad file; exit 2 if "
+                                   "any is bad.")
+    p.add_argument("targets", nargs="*", metavar="[DIR | FILE] [KEY=VALUE]",
+                   help="an image folder, an experiment file or run config, dotted overrides")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key (of base, for an experiment file)")
     p.set_defaults(func=_lazy("cmd_check_data"))
-
-    p = sub.add_parser("report", help="tables and charts into results/<name>/report/ (no torch)")
-    p.add_argument("path", nargs="?", help="results/<name> or the experiment YAML")
-    p.add_argument("--paper", action="store_true",
-                   help="the paper's own Table 2 chart (alone, or beside an experiment's)")
-    p.add_argument("--output-dir", default="results", help="where --paper alone writes")
-    p.add_argument("--wandb", action="store_true",
-                   help="also log the tables and charts as a W&B summary run (job_type report)")
-    p.set_defaults(func=_lazy("cmd_report"))
-
-    p = sub.add_parser("export-sweep", help="write a W&B sweep.yaml for `wandb agent`")
-    p.add_argument("file", help="experiment YAML")
-    p.add_argument("-o", "--output", default="sweep.yaml", help="where to write it")
-    p.set_defaults(func=_lazy("cmd_export_sweep"))
-
-    p = sub.add_parser("export", help="a finished run's model as ONNX at one input size")
-    p.add_argument("run", help="results/<name>/runs/<run_id>")
-    p.add_argument("--size", type=_positive, help="input side, px (default: data.image_size)")
-    p.add_argument("-o", "--output", help="default: <run>/model-<size>px.onnx")
-    p.set_defaults(func=_lazy("cmd_export"))
-
     p = sub.add_parser("models", help="the networks model.arch takes (no torch once listed)",
                        description="Lists the registered networks and every torchvision and "
                                    "timm classification network, by the name model.arch "
@@ -190,10 +180,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="channels, input size, smallest side and weights of each (at most 40)")
     p.set_defaults(func=_lazy("cmd_models"))
 
+
+def _results_parsers(sub) -> None:
+    p = sub.add_parser("report", help="tables and charts into results/<name>/report/ (no torch)")
+    p.add_argument("path", nargs="?", help="results/<name> or the experiment YAML")
+    p.add_argument("--paper", action="store_true",
+                   help="the paper's own Table 2 chart (alone, or beside an experiment's)")
+    p.add_argument("--output-dir", default="results", help="where --paper alone writes")
+    p.add_argument("--wandb", action="store_true",
+                   help="also log the tables and charts as a W&B summary run (job_type report)")
+    p.set_defaults(func=_lazy("cmd_report"))
+    p = sub.add_parser("export-sweep", help="write a W&B sweep.yaml for `wandb agent`")
+    p.add_argument("file", help="experiment YAML")
+    p.add_argument("-o", "--output", default="sweep.yaml", help="where to write it")
+    p.set_defaults(func=_lazy("cmd_export_sweep"))
+    p = sub.add_parser("export", help="a finished run's model as ONNX at one input size")
+    p.add_argument("run", help="results/<name>/runs/<run_id>")
+    p.add_argument("--size", type=_positive, help="input side, px (default: data.image_size)")
+    p.add_argument("-o", "--output", help="default: <run>/model-<size>px.onnx")
+    p.set_defaults(func=_lazy("cmd_export"))
     p = sub.add_parser("sync", help="upload an experiment's offline W&B runs (wandb sync)")
     p.add_argument("path", help="results/<name>")
     p.set_defaults(func=_lazy("cmd_sync"))
-    return parser
 
 
 def _positive(text: str) -> int:

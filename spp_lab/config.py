@@ -224,7 +224,7 @@ def load_run_folder_config(run: Any) -> RunConfig:
     from pathlib import Path
 
     from spp_lab.fileio import Corrupt
-    from spp_lab.runfolder import RunFolder
+    from spp_lab.results import RunFolder
 
     path = Path(run)
     given_yaml = path.name == RunFolder.config.name

@@ -118,7 +118,7 @@ def export_run(run_dir: Path, size: int | None, path: Path) -> Path:
     import json
 
     from spp_lab.module import SPPClassifier
-    from spp_lab.runfolder import RunFolder
+    from spp_lab.results import RunFolder
 
     run = RunFolder(run_dir)
     model = SPPClassifier.load_from_checkpoint(run.last_ckpt, map_location="cpu",

@@ -43,7 +43,7 @@ FROZEN_DEFAULTS = {"model.width": 1.0, "model.stem": "paper", "model.batchnorm":
                    "data.num_val": 1000}
 
 # Every default 0.2.0 changed, at its 0.1.0 value: a done run of a file that relied on one
-# is found again by :func:`spp_lab.runner.plan.old_default_note`, which names what to pin.
+# is found again by :func:`spp_lab.runner.study.old_default_note`, which names what to pin.
 DEFAULTS_0_1_0 = FROZEN_DEFAULTS | {"model.levels": [6, 3, 2, 1], "model.pool5_bins": 6,
                                     "train.optimizer": "sgd", "train.lr": 0.01}
 
@@ -126,7 +126,7 @@ def run_id(cfg: RunConfig) -> str:
 
 
 def run_dir(cfg: RunConfig, rid: str | None = None) -> Path:
-    from spp_lab.runfolder import ExperimentFolder
+    from spp_lab.results import ExperimentFolder
 
     return ExperimentFolder.of(cfg).run(rid or run_id(cfg)).path
 
@@ -144,7 +144,7 @@ def now() -> str:
 
 def config_yaml(cfg: RunConfig) -> str:
     """The resolved config as the YAML that ``spp-lab train CONFIG.yaml`` accepts back."""
-    from spp_lab.runfolder import config_text
+    from spp_lab.results import config_text
 
     return config_text(cfg.model_dump(mode="json"))
 

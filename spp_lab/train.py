@@ -49,7 +49,7 @@ from spp_lab.errors import UserError
 from spp_lab.fileio import write_atomic, write_json
 from spp_lab.metrics import history_columns, measures
 from spp_lab.module import SPPClassifier
-from spp_lab.runfolder import RunFolder
+from spp_lab.results import RunFolder
 
 log = logging.getLogger("spp_lab.train")
 
@@ -114,7 +114,7 @@ def summarize(rows: list[dict[str, Any]], model: torch.nn.Module, wall: float) -
         "best": {**{f"val_{m.key}": best.get(f"val_{m.key}") for m in measures("val")
                     if m.best}, "epoch": int(best["epoch"])},
         "epochs": len(rows),
-        "first_epoch": 1,  # epochs count from 1 (0.1.0 counted from 0: see runfolder)
+        "first_epoch": 1,  # epochs count from 1 (0.1.0 counted from 0: spp_lab.results)
         "params": sum(p.numel() for p in model.parameters()),
         "train_img_per_s": sorted(speeds)[len(speeds) // 2],
         "wall_time_s": wall,
@@ -180,13 +180,11 @@ def _note(notes: list[str], text: str | None) -> None:
         notes.append(text)
 
 
-def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None = None,
-              first_step: Callable[[], None] | None = None, condition: str = "default",
-              wandb_extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train ``cfg`` into folder ``out`` (resuming from its checkpoint); returns (and
-    writes) ``metrics.json``'s content. ``out.name`` is the run id; ``condition`` and
-    ``wandb_extra`` label the W&B run."""
-    t0, cpu0 = time.perf_counter(), time.process_time()
+def _prepare(cfg: RunConfig, out: Path) -> RunFolder:
+    """The run folder with its config, the process's threads and log levels, the weights
+    checked (before the data: a missing file is said at once), everything seeded."""
+    from spp_lab.models import weights
+
     run = RunFolder(out)
     run.path.mkdir(parents=True, exist_ok=True)
     run.write_config(cfg.model_dump(mode="json"))
@@ -195,10 +193,28 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own, not ours
-    from spp_lab.models import weights
-
-    weights.check(cfg.model)  # before the data: a missing file is said at once
+    weights.check(cfg.model)
     pl.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    return run
+
+
+def _callbacks(cfg: RunConfig, run: RunFolder, history: History) -> list[Callback]:
+    callbacks: list[Callback] = [history, DivergenceGuard(), RngState()]
+    if cfg.train.ema is not None:
+        callbacks.append(WeightAverage(cfg.train.ema))
+    if cfg.train.checkpoint:
+        callbacks.append(EpochCheckpoint(run))  # last: after History has its row
+    return callbacks
+
+
+def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None = None,
+              first_step: Callable[[], None] | None = None, condition: str = "default",
+              wandb_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train ``cfg`` into folder ``out`` (resuming from its checkpoint); returns (and
+    writes) ``metrics.json``'s content. ``out.name`` is the run id; ``condition`` and
+    ``wandb_extra`` label the W&B run."""
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    run = _prepare(cfg, out)
     dm = SPPDataModule(cfg.data, train_seed=cfg.train.seed)
     notes: list[str] = []
     _note(notes, diagnose.steps_note(len(dm.train_ds), dm.batch_size))
@@ -206,12 +222,8 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     history = History(run, on_epoch, first_step)
     logger = tracking.make_logger(cfg, run.run_id, condition, {"config_hash": run.run_id,
                                                                **(wandb_extra or {})})
-    callbacks: list[Callback] = [history, DivergenceGuard(), RngState()]
-    if cfg.train.ema is not None:
-        callbacks.append(WeightAverage(cfg.train.ema))
-    if cfg.train.checkpoint:
-        callbacks.append(EpochCheckpoint(run))  # last: after History has its row
-    trainer = _trainer(cfg, run, callbacks, logger, max(len(dm.train_ds) // dm.batch_size, 1))
+    trainer = _trainer(cfg, run, _callbacks(cfg, run, history), logger,
+                       max(len(dm.train_ds) // dm.batch_size, 1))
     ckpt = usable_checkpoint(run) if cfg.train.checkpoint else None
     if ckpt is not None:
         print(f"== resuming from {ckpt}")
@@ -224,17 +236,13 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
         raise RuntimeError("training finished without a validation epoch")
     test = _score_test(trainer, model, dm, cfg, notes)
     _note(notes, diagnose.learning_note(history.rows, dm.num_classes))
-    metrics = summarize(history.rows, model, time.perf_counter() - t0)
-    metrics["notes"] = notes
-    metrics["cpu_time_s"] = time.process_time() - cpu0  # this process, all its threads
-    metrics["data"] = dm.counts
-    metrics["classes"] = list(dm.classes)  # the labels' names, for the exported model
-    metrics["input"] = {"size": cfg.data.image_size, "mean": model.hparams["input_mean"],
-                        "std": model.hparams["input_std"]}  # RGB in [0, 1]
-    if test:
-        metrics["test"] = test
-    metrics["device"] = str(trainer.strategy.root_device)
-    metrics["flops_per_image"] = flops_per_image(model, cfg.data.image_size)
+    metrics = summarize(history.rows, model, time.perf_counter() - t0) | {
+        "notes": notes, "cpu_time_s": time.process_time() - cpu0,  # all this process' threads
+        "data": dm.counts, "classes": list(dm.classes),  # the labels, for the exported model
+        "input": {"size": cfg.data.image_size, "mean": model.hparams["input_mean"],
+                  "std": model.hparams["input_std"]},  # RGB in [0, 1]
+        **({"test": test} if test else {}), "device": str(trainer.strategy.root_device),
+        "flops_per_image": flops_per_image(model, cfg.data.image_size)}
     metrics["wandb"] = tracking.finish(logger, metrics)
     write_json(run.metrics_file, metrics)
     return metrics

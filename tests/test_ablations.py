@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from spp_lab.runner.experiment import expand, load_experiment
+from spp_lab.runner.expand import expand
+from spp_lab.runner.experiment import load_experiment
 from tests.conftest import ROOT, spp_lab
 
 FILES = sorted((ROOT / "ablations").glob("*.yaml")) + [ROOT / "experiments.yaml"]

@@ -181,7 +181,8 @@ def test_backbones_sweep_from_the_command_line(tmp_path):
 def test_each_architecture_gets_its_own_input_size_unless_one_is_given(tmp_path):
     """data.image_size left out: 64 for the CPU-sized nets, the weights' size for a library's
     network (299 for Inception-v3), per job of one grid; given in base, it holds for all."""
-    from spp_lab.runner.experiment import expand, parse_experiment
+    from spp_lab.runner.expand import expand
+    from spp_lab.runner.experiment import parse_experiment
 
     raw = {"name": "sizes", "grid": {"model.arch": ["zf5", "resnet50", "inception_v3"]},
            "conditions": {"spp": {"model.head": "spp"}}}

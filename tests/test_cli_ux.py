@@ -9,7 +9,8 @@ import subprocess
 
 import yaml
 
-from spp_lab.runner.experiment import expand, load_experiment
+from spp_lab.runner.expand import expand
+from spp_lab.runner.experiment import load_experiment
 from tests.conftest import BIN, ROOT, spp_lab, tiny_experiment
 
 TINY = ["model.stem=small", "model.width=0.125", "model.batchnorm=true", "model.fc_dim=64",

@@ -11,7 +11,7 @@ import pytest
 
 from spp_lab.fileio import write_json
 from spp_lab.report.collect import collect_runs, save_runs, with_runs
-from spp_lab.runfolder import HISTORY_FIELDS, RunFolder
+from spp_lab.results import HISTORY_FIELDS, RunFolder
 
 CONFIG = {"model": {"arch": "zf5", "levels": [6, 3, 2, 1], "fc_dims": []},
           "train": {"seed": 7, "epochs": 4}, "data": {"num_train": 1000, "num_val": 200}}

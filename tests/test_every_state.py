@@ -12,7 +12,7 @@ import yaml
 
 from spp_lab import load_runs
 from spp_lab.report.build import write_report
-from spp_lab.runfolder import RunFolder
+from spp_lab.results import RunFolder
 
 CONDS = ["SPP single-size", "no SPP", "SPP multi-size"]  # the baseline is not first
 # Final val_top1_err per seed 0-3; None: no finished run (its state is in OTHER, else new).

@@ -9,7 +9,8 @@ import textwrap
 import pytest
 
 from spp_lab.errors import UserError
-from spp_lab.runner.experiment import expand, load_experiment
+from spp_lab.runner.expand import expand
+from spp_lab.runner.experiment import load_experiment
 from spp_lab.runner.select import parse_only, select
 from tests.conftest import spp_lab
 
@@ -120,7 +121,7 @@ BAD = [
 def test_bad_experiment_files_get_clear_messages(tmp_path, text, message):
     path = write(tmp_path, text)
     with pytest.raises(UserError) as err:
-        expand(load_experiment(path))
+        expand(load_experiment(path), path)
     assert message in str(err.value)
     assert path in str(err.value)
 
@@ -196,7 +197,7 @@ def test_config_building_messages_and_dotted_keys():
 def _expanded(tmp_path, text: str, **kw):
     path = write(tmp_path, text)
     try:
-        return expand(load_experiment(path), **kw)
+        return expand(load_experiment(path), path, **kw)
     except UserError as err:
         return str(err).replace(path, "P")
 
@@ -234,7 +235,6 @@ def test_experiment_messages_exactly(tmp_path, text, message):
 
 def test_expansion_details(tmp_path):
     from spp_lab.runner.devices import GPU
-    from spp_lab.runner.experiment import smoke
 
     (job,) = _expanded(tmp_path, "name: x\n")
     assert (job.condition, job.cell, job.config.train.precision) == ("default", (), "32-true")
@@ -248,7 +248,7 @@ def test_expansion_details(tmp_path):
     (on_gpu,) = _expanded(tmp_path, "name: x\nbase: {train: {precision: auto}}\n", gpus=[gpu])
     assert on_gpu.config.train.precision == "bf16-mixed"
     path = write(tmp_path, "name: x\nbase: {data: {num_train: 999}}\n")
-    (small,) = expand(smoke(load_experiment(path)))
+    (small,) = expand(load_experiment(path), smoke=True)
     assert (small.config.data.num_train, small.config.train.epochs) == (64, 1)
 
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from spp_lab.config import RunConfig, build_config, flatten
 from spp_lab.runner.devices import GPU, resolve_auto
-from spp_lab.runner.experiment import expand, load_experiment
+from spp_lab.runner.expand import expand
+from spp_lab.runner.experiment import load_experiment
 from spp_lab.runs import _NOT_HASHED, ADDED_LATER, run_id
 from tests.conftest import ROOT
 
@@ -212,19 +213,21 @@ def test_json_files_are_sorted_indented_and_finite(tmp_path):
     with pytest.raises(ValueError):
         write_json(tmp_path / "nan.json", {"x": float("nan")})
     assert not (tmp_path / "nan.json").exists()
-    from spp_lab.runfolder import HISTORY_FIELDS, RunFolder
+    from spp_lab.results import HISTORY_FIELDS, RunFolder
 
     run = RunFolder(tmp_path / "r")
     run.write_history([{"epoch": 0, "val_top1_err": 40.5}])
-    assert run.history.read_bytes() == (",".join(HISTORY_FIELDS) + "\n0,,,,,40.5,,,,\n"
-                                        ).encode()  # plain newlines, not CSV's \r\n
+    row = ["40.5" if f == "val_top1_err" else "0" if f == "epoch" else ""
+           for f in HISTORY_FIELDS]  # the columns a plug-in's measures add included
+    assert run.history.read_bytes() == (",".join(HISTORY_FIELDS) + "\n" + ",".join(row)
+                                        + "\n").encode()  # plain newlines, not CSV's \r\n
 
 
 def test_locks_status_and_reset_on_fresh_and_corrupt_folders(tmp_path):
     import os
 
     from spp_lab.fileio import JobLock
-    from spp_lab.runfolder import RunFolder
+    from spp_lab.results import RunFolder
 
     lock, old = JobLock(tmp_path / "a" / "b" / "run" / ".lock"), os.umask(0o022)
     try:
@@ -270,7 +273,7 @@ def test_an_unresolved_precision_or_batch_has_no_run_id():
 
 def test_table_cells_and_a_config_that_is_not_a_mapping(tmp_path):
     from spp_lab.fileio import Corrupt
-    from spp_lab.runfolder import RunFolder
+    from spp_lab.results import RunFolder
     from spp_lab.runs import scalar
 
     assert (scalar([6, 3, 2, 1]), scalar([]), scalar(0.5)) == ("6-3-2-1", "none", 0.5)

@@ -16,7 +16,7 @@ from spp_lab.report.paper import paper_runs, paper_table
 from spp_lab.report.plots import additive_gains
 from spp_lab.report.stats import additive_sentence, cell_stats, interaction, paired_deltas
 from spp_lab.report.tables import comparison, to_latex, to_markdown
-from spp_lab.runfolder import RunFolder
+from spp_lab.results import RunFolder
 from spp_lab.stopping import seeds_for_width as seeds_for_ci
 
 CONDS = ["no SPP", "SPP single-size", "SPP multi-size"]

@@ -79,7 +79,7 @@ def test_a_checkpoint_of_0_1_0_resumes_with_epochs_counted_from_1(tmp_path):
     """The history rows inside a 0.1.0 checkpoint count from 0; resumed, they count from 1
     like the rows the resumed attempt appends (no file mixes the two)."""
     from spp_lab.callbacks import History
-    from spp_lab.runfolder import RunFolder
+    from spp_lab.results import RunFolder
 
     old = History(RunFolder(tmp_path / "r"))
     old.load_state_dict({"rows": [{"epoch": 0, "val_top1_err": 50.0},

@@ -225,7 +225,7 @@ def test_force_rerun_replaces_its_offline_run_and_the_warning_names_the_folder(t
 
 def test_sync_skips_offline_runs_with_nothing_logged(tmp_path, capsys):
     from spp_lab.errors import UserError
-    from spp_lab.runfolder import ExperimentFolder
+    from spp_lab.results import ExperimentFolder
     from spp_lab.tracking import sync_offline
 
     folder = ExperimentFolder(tmp_path / "g")

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-SHAPES = ("disk", "square", "triangle", "ring", "cross")
-LAYOUTS = ("side-by-side", "stacked")
-CLASSES = tuple(f"{s} {lay}" for lay in LAYOUTS for s in SHAPES)
-ASPECTS = (0.75, 1.0, 4 / 3)  # width / height of the scenes
+from spp_lab.data.scene_kinds import ASPECTS, CLASSES, LAYOUTS, SHAPES  # noqa: F401
+
 N_CLUTTER = 4  # clutter slots per image (some are empty)
 _SPLIT_OFFSET = {"train": 0, "val": 1_000_003, "test": 2_000_029}
 
@@ -65,17 +63,8 @@ def make_scenes(n: int, seed: int = 0, split: str = "train", *, epoch: int = 0,
     aspect = torch.tensor(ASPECTS)[torch.randint(len(ASPECTS), (n,), generator=g)]
     half_w, half_h = 0.5 * aspect.clamp(min=1), 0.5 / aspect.clamp(max=1)
 
-    # The pair: radius in `scale` (default 11-24% of the shorter side), `gap` (default
-    # 2.2-2.8) radii apart along the layout axis.
     r = scale[0] + (scale[1] - scale[0]) * u(n)
-    gap = r * (gap[0] + (gap[1] - gap[0]) * u(n))
-    along = torch.stack([1 - stacked, stacked], 1).float()
-    across = 1 - along
-    room = torch.stack([half_w, half_h], 1) - r[:, None] - along * gap[:, None] / 2
-    centre = (2 * u(n, 2) - 1) * room.clamp(min=0)
-    jitter = (u(n, 2, 2) - 0.5) * 0.3 * r[:, None, None] * across[:, None, :]
-    sign = torch.tensor([-1.0, 1.0])[None, :, None]
-    pair = centre[:, None] + sign * along[:, None] * gap[:, None, None] / 2 + jitter
+    pair = _pair(u, n, r, gap, stacked, torch.stack([half_w, half_h], 1))
 
     s = N_CLUTTER + 2
     kind = torch.full((n, s), -1)
@@ -93,15 +82,34 @@ def make_scenes(n: int, seed: int = 0, split: str = "train", *, epoch: int = 0,
     angle = (u(n, s) - 0.5) * (math.pi / 6)
     background = torch.stack([0.15 + 0.7 * u(n, 3), 0.3 * (u(n, 3) - 0.5),
                               0.3 * (u(n, 3) - 0.5)], 1)
-    # Object colours differ from the background by at least 0.3 in mean intensity.
-    color = u(n, s, 3)
-    bg_mean = background[:, 0].mean(1, keepdim=True)
-    shift = torch.where(color.mean(2) > bg_mean, 0.3, -0.3)
-    color = (color + shift[..., None] * (1 - (color.mean(2) - bg_mean).abs() / 0.3).clamp(
-        min=0)[..., None]).clamp(0, 1)
+    color = _colors(u(n, s, 3), background)
     noise_seed = torch.randint(2**31 - 1, (n,), generator=g)
     return Scenes(labels, aspect, kind, pos, radius, stretch, angle, color, background,
                   noise_seed)
+
+
+def _pair(u, n: int, r: Tensor, gap: tuple[float, float], stacked: Tensor,
+          half: Tensor) -> Tensor:
+    """The pair's centres, (N, 2, 2): radius ``r``, ``gap`` radii apart along the layout
+    axis (side by side or stacked), jittered across it, inside the image (``half``: its
+    half width and height); drawn from ``u`` in a fixed order."""
+    dist = r * (gap[0] + (gap[1] - gap[0]) * u(n))
+    along = torch.stack([1 - stacked, stacked], 1).float()
+    across = 1 - along
+    room = half - r[:, None] - along * dist[:, None] / 2
+    centre = (2 * u(n, 2) - 1) * room.clamp(min=0)
+    jitter = (u(n, 2, 2) - 0.5) * 0.3 * r[:, None, None] * across[:, None, :]
+    sign = torch.tensor([-1.0, 1.0])[None, :, None]
+    return centre[:, None] + sign * along[:, None] * dist[:, None, None] / 2 + jitter
+
+
+def _colors(color: Tensor, background: Tensor) -> Tensor:
+    """Object colours moved to differ from the background by at least 0.3 in mean
+    intensity."""
+    bg_mean = background[:, 0].mean(1, keepdim=True)
+    shift = torch.where(color.mean(2) > bg_mean, 0.3, -0.3)
+    return (color + shift[..., None] * (1 - (color.mean(2) - bg_mean).abs() / 0.3).clamp(
+        min=0)[..., None]).clamp(0, 1)
 
 
 def _sdf(kind: int, px: Tensor, py: Tensor) -> Tensor:

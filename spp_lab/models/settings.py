@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from spp_lab.layers.choices import BIN_MODES, POOL_TYPES, STEMS
 from spp_lab.layers.settings import PYRAMID, PyramidSettings
-from spp_lab.models._api import arch_spec, head_spec, list_heads, list_models
+from spp_lab.models._api import SWITCHES, arch_spec, head_spec, list_heads, list_models
 from spp_lab.models.catalog import lookup
 from spp_lab.schema import Bool, Num, PosInt, StrictModel, choice, registered
 
@@ -63,7 +63,7 @@ class ModelConfig(StrictModel):
     @model_validator(mode="after")
     def _switches_the_arch_and_head_use(self) -> ModelConfig:
         spec = arch_spec(self.arch)
-        for key in ("width", "stem", "batchnorm", "fc_dim", "dropout"):
+        for key in SWITCHES:
             value, default = getattr(self, key), type(self).model_fields[key].default
             if key in spec.options or value == default or spec.fixed.get(key) == value:
                 continue

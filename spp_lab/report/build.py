@@ -18,7 +18,7 @@ from spp_lab.report.draw import Charts
 from spp_lab.report.paper import PAPER_CONDITIONS, mirrors_paper, paper_runs
 from spp_lab.report.stats import additive_sentence, interaction
 from spp_lab.report.tables import comparison, markdown_table
-from spp_lab.runfolder import ExperimentFolder, count_states, counts_text
+from spp_lab.results import ExperimentFolder, count_states, counts_text
 from spp_lab.stopping import SeedRule
 
 

@@ -1,7 +1,7 @@
 """All runs of an experiment → one pandas DataFrame, one row per run (no torch import).
 
 Columns: ``run_id``, ``condition``, ``seed``, ``status`` (a state of
-:data:`spp_lab.runfolder.STATES`), ``finished`` (bool: done), ``error`` (why a run failed,
+:data:`spp_lab.results.STATES`), ``finished`` (bool: done), ``error`` (why a run failed,
 diverged or is corrupt), the final and best metrics from ``metrics.json`` (``val_top1_err``,
 ``best_val_top1_err``, ...; ``test_top1_err``, ... when the data has a test set),
 ``epochs``, ``params``, ``flops_per_image``, ``train_img_per_s``, ``wall_time_s``, then one
@@ -23,7 +23,7 @@ from spp_lab.errors import UserError
 from spp_lab.fileio import Corrupt
 from spp_lab.metrics import metrics as registered_metrics
 from spp_lab.report.parallel import can_fork, cpus, fork_pool
-from spp_lab.runfolder import ExperimentFolder, RunFolder, Snapshot, history_fields
+from spp_lab.results import ExperimentFolder, RunFolder, Snapshot, history_fields
 from spp_lab.runs import scalar as _scalar
 
 # Run folders from which reading them takes a process per CPU: below this, starting the

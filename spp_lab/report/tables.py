@@ -131,8 +131,8 @@ def to_markdown(table: pd.DataFrame, title: str = "") -> str:
 
 
 def _tex(text: str) -> str:
-    return text.replace("±", r"$\pm$").replace("−", "$-$").replace("_", r"\_") \
-        .replace("*", r"$^*$").replace("%", r"\%")
+    return (text.replace("±", r"$\pm$").replace("−", "$-$").replace("_", r"\_")
+            .replace("*", r"$^*$").replace("%", r"\%"))
 
 
 def to_latex(table: pd.DataFrame, caption: str = "") -> str:

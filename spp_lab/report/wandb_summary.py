@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from spp_lab.config import WandbConfig
-from spp_lab.runfolder import ExperimentFolder
+from spp_lab.results import ExperimentFolder
 from spp_lab.tracking import _warn_once, resolve_mode, wandb_id
 
 

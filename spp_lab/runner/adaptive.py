@@ -1,34 +1,33 @@
-"""The waves of a study whose seeds are a rule (``seeds: {min, max, target, budget}``):
-the pilot, the decision (:mod:`spp_lab.stopping`), the added seeds (no torch).
+"""The decisions of a study whose seeds are a rule (``seeds: {min, max, target, budget}``):
+the pilot, the decision (:mod:`spp_lab.stopping`), what ``ls`` says of them (no torch).
 
-The runner decides between waves, so this works the same on every executor. Decisions are
-recorded in ``results/<name>/seed_plan.json`` as soon as a cell's pilot is complete and are
-never revised for the same rule: a rerun, or a study interrupted at any point, continues
-the same plan, and a finished seed is never discarded.
+Decisions are recorded in ``results/<name>/seed_plan.json`` as soon as a cell's pilot is
+complete and are never revised for the same rule, metric and baseline: a rerun, or a study
+interrupted at any point, continues the same plan, and a finished seed is never discarded.
+The budget is spent in jobs (a seed added to a cell is a job in every condition, the
+baseline's included) or in job time (each added job at its cell's mean pilot job time).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from typing import Any
 
 from spp_lab.fileio import Corrupt, read_model, write_json
 from spp_lab.metrics import get_metric
-from spp_lab.runner.executors.base import Outcome
-from spp_lab.runner.experiment import cell_key
+from spp_lab.results import ExperimentFolder, RunState
+from spp_lab.runner.experiment import ExperimentFile, cell_key
 from spp_lab.runner.job import Job
-from spp_lab.stopping import SeedPlan, SeedRule, decide
+from spp_lab.stopping import CellPlan, SeedPlan, SeedRule, decide
+
+Pilot = tuple[str, dict[str, Any], dict[str, list[float]]]  # key, cell, condition → values
 
 
-def baseline_of(exp: Any) -> str:
-    return exp.report.baseline or next(iter(exp.conditions), "default")
-
-
-def recorded_plan(exp: Any, folder: Any) -> tuple[SeedPlan | None, str | None]:
+def recorded_plan(exp: ExperimentFile, folder: ExperimentFolder
+                  ) -> tuple[SeedPlan | None, str | None]:
     """The folder's plan if it was made under the file's rule, metric and baseline; else
     None, with a note when a plan for another rule is set aside."""
-    if not isinstance(exp.seeds, SeedRule):
+    if exp.rule is None:
         return None, None
     try:
         plan = read_model(folder.seed_plan, SeedPlan)
@@ -36,18 +35,17 @@ def recorded_plan(exp: Any, folder: Any) -> tuple[SeedPlan | None, str | None]:
         return None, f"{err}; the decisions are made again from the pilot"
     if plan is None:
         return None, None
-    if (plan.rule, plan.metric, plan.baseline) != (exp.seeds, exp.report.metric,
-                                                   baseline_of(exp)):
+    if (plan.rule, plan.metric, plan.baseline) != (exp.rule, exp.report.metric, exp.baseline):
         return None, (f"{folder.seed_plan} was decided under another rule ({plan.rule.text()}, "
-                      f"{plan.metric}); the decisions are made again for "
-                      f"{exp.seeds.text()}")
+                      f"{plan.metric}, baseline {plan.baseline}); the decisions are made "
+                      f"again for {exp.rule.text()}")
     return plan, None
 
 
-def _pilots(exp: Any, jobs: list[Job]) -> tuple[list, dict[str, float]]:
-    """(key, values, condition → metric per pilot seed) of each cell whose pilot is all done,
-    and the mean wall time of its pilot jobs."""
-    rule, source = exp.seeds, get_metric(exp.report.metric).source
+def pilots(exp: ExperimentFile, jobs: list[Job]) -> tuple[list[Pilot], dict[str, float]]:
+    """The cells whose pilot is all done, each with its values per condition, and each
+    cell's mean wall time of a pilot job (seconds)."""
+    rule, source = exp.rule, get_metric(exp.report.metric).source
     cells: dict[str, list[Job]] = {}
     for job in jobs:
         if job.seed < rule.min:
@@ -69,39 +67,43 @@ def _pilots(exp: Any, jobs: list[Job]) -> tuple[list, dict[str, float]]:
     return out, cost
 
 
-def record_decisions(exp: Any, folder: Any, jobs: list[Job]) -> list[str]:
-    """Decide every cell whose pilot is complete and that has no decision yet; write the plan;
-    return one line per new decision."""
-    plan, _ = recorded_plan(exp, folder)
+def record_decisions(exp: ExperimentFile, folder: ExperimentFolder, jobs: list[Job],
+                     plan: SeedPlan | None) -> tuple[list[str], SeedPlan | None]:
+    """Decide every cell whose pilot (among ``jobs``) is complete and that ``plan`` has not
+    decided yet, and write the plan (the file's rule, every decision so far) into
+    ``folder``; one line per new decision, and the plan."""
     decided = {c.key for c in plan.cells} if plan else set()
-    pilots, cost = _pilots(exp, jobs)
-    pilots = [p for p in pilots if p[0] not in decided]
-    if not pilots:
-        return []
-    rule = exp.seeds
+    found, cost = pilots(exp, jobs)
+    found = [p for p in found if p[0] not in decided]
+    if not found:
+        return [], plan
+    rule = exp.rule
     unit = {k: 1.0 for k in cost} if rule.budget is None or rule.budget.jobs else cost
-    if plan is not None and rule.budget is not None:  # what earlier decisions spent
-        spent = sum((c.seeds - rule.min) * (len(c.pilot_sd) + 1) for c in plan.cells)
-        rule = _less_budget(rule, spent, cost)
-    new = decide(rule, pilots, baseline_of(exp), unit, exp.report.metric)
-    cells = (plan.cells if plan else []) + new.cells
-    write_json(folder.seed_plan, SeedPlan(rule=exp.seeds, metric=new.metric,
-                                          baseline=new.baseline, cells=cells)
-               .model_dump(mode="json"))
-    return [describe(c, exp.seeds) for c in new.cells]
+    if plan is not None and rule.budget is not None:
+        rule = budget_left(rule, plan.cells, cost)
+    new = decide(rule, found, exp.baseline, unit, exp.report.metric)
+    out = SeedPlan(rule=exp.rule, metric=new.metric, baseline=new.baseline,
+                   cells=(plan.cells if plan else []) + new.cells)
+    write_json(folder.seed_plan, out.model_dump(mode="json"))
+    return [describe(c, exp.rule) for c in new.cells], out
 
 
-def _less_budget(rule: SeedRule, spent_jobs: int, cost: dict[str, float]) -> SeedRule:
+def budget_left(rule: SeedRule, cells: list[CellPlan], cost: dict[str, float]) -> SeedRule:
+    """``rule`` with what earlier decisions spent taken off its budget: each added seed is a
+    job in every condition of its cell (the baseline's too), priced in jobs or at the mean
+    pilot job time."""
     b = rule.budget
+    jobs = {c.key: (c.seeds - rule.min) * (len(c.pilot_sd) + 1) for c in cells}
     if b.jobs is not None:
         return rule.model_copy(update={"budget": b.model_copy(
-            update={"jobs": max(b.jobs - spent_jobs, 0)})})
+            update={"jobs": max(b.jobs - sum(jobs.values()), 0)})})
     mean = sum(cost.values()) / max(len(cost), 1)
+    spent = sum(n * cost.get(k, mean) for k, n in jobs.items())
     return rule.model_copy(update={"budget": b.model_copy(
-        update={"seconds": max(b.seconds - spent_jobs * mean, 0.0)})})
+        update={"seconds": max(b.seconds - spent, 0.0)})})
 
 
-def describe(cell: Any, rule: SeedRule) -> str:
+def describe(cell: CellPlan, rule: SeedRule) -> str:
     """``zf5: 12 seeds (9 added)`` or why the cell stops at its pilot."""
     name = " ".join(f"{k}={v}" for k, v in cell.values.items()) or "the grid"
     sd = max((s for s in cell.pilot_sd.values() if s is not None), default=0.0)
@@ -113,29 +115,22 @@ def describe(cell: Any, rule: SeedRule) -> str:
             f"≈ {cell.need} seeds at SD {sd:.2f}, over {why}")
 
 
-def merge(a: Outcome, b: Outcome) -> Outcome:
-    out = Outcome()
-    for f in fields(Outcome):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        setattr(out, f.name, x + y if isinstance(x, list) else x | y if isinstance(x, dict)
-                else x or y)
-    return out
-
-
-def plan_lines(p: Any) -> list[str]:
-    """What ``ls`` says of a seed rule: seeds planned, done and still to come per cell."""
-    if not isinstance(p.exp.seeds, SeedRule):
+def plan_lines(exp: ExperimentFile, folder: ExperimentFolder, every_job: list[Job],
+               states: dict[str, RunState], plan: SeedPlan | None) -> list[str]:
+    """What ``ls`` says of a seed rule: seeds planned, done and still to come per cell
+    (``states``: those read already; the others are read here)."""
+    rule = exp.rule
+    if rule is None:
         return []
-    rule = p.exp.seeds
-    plan, note = recorded_plan(p.exp, p.folder)
+    _, note = recorded_plan(exp, folder)
     lines = [f"seeds: {rule.text()}" + (f"; {note}" if note else "")]
     cells: dict[str, list[Job]] = {}
-    for job in p.every_job:
+    for job in every_job:
         cells.setdefault(cell_key(dict(job.cell)), []).append(job)
     for key, jobs in cells.items():
         seeds = sorted({j.seed for j in jobs})
-        state = {j.run_id: (p.states[j.run_id] if j.run_id in p.states
-                            else p.folder.run(j.run_id).state()).state for j in jobs}
+        state = {j.run_id: (states[j.run_id] if j.run_id in states
+                            else j.folder.state()).state for j in jobs}
         undone = {j.seed for j in jobs if state[j.run_id] != "done"}
         done = [s for s in seeds if s not in undone]  # done in every condition of the cell
         cell = next((c for c in plan.cells if c.key == key), None) if plan else None

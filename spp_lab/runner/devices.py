@@ -10,8 +10,8 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from typing import Any
 
+from spp_lab.config import RunConfig
 from spp_lab.errors import UserError
 
 
@@ -100,7 +100,7 @@ def pack_count(job_bytes: int, gpu_bytes: int, cores_per_gpu: int, n_jobs: int) 
     return max(1, min(int(0.85 * gpu_bytes // max(job_bytes, 1)), cores_per_gpu, n_jobs))
 
 
-def resolve_auto(cfg: Any, gpus: list[GPU]) -> Any:
+def resolve_auto(cfg: RunConfig, gpus: list[GPU]) -> RunConfig:
     """The config's ``auto`` values made concrete before its run id is computed:
     ``data.batch_size`` (:mod:`spp_lab.data.batch`), and ``train.precision`` for where the
     job will run: ``bf16-mixed`` when every GPU it may get has bf16, else ``32-true``."""

@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from spp_lab.config import RunConfig
-from spp_lab.runfolder import RunFolder
+from spp_lab.results import RunFolder
 from spp_lab.runs import run_dir
 
 

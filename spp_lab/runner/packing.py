@@ -11,13 +11,13 @@ jobs_per_gpu` packs jobs by it; ``make gpu-check`` prints it beside the measured
 
 from __future__ import annotations
 
-from typing import Any
+from spp_lab.config import DataConfig, RunConfig
 
 CONTEXT_BYTES = 700 << 20
 OPTIMIZER_STATES = {"sgd": 1, "adamw": 2}  # tensors per parameter besides weight and grad
 
 
-def classes_of(data: Any) -> int:
+def classes_of(data: DataConfig) -> int:
     """The class count, without reading the data where the dataset knows it; else the
     class folders under the root; 1000 where the data is not here."""
     from pathlib import Path
@@ -33,7 +33,7 @@ def classes_of(data: Any) -> int:
     return len(class_folders(root)) or 1000
 
 
-def activation_elements(cfg: Any, batch: int, side: int) -> tuple[int, int]:
+def activation_elements(cfg: RunConfig, batch: int, side: int) -> tuple[int, int]:
     """(parameters, activation elements of one forward pass) of ``cfg``'s network."""
     import torch
 
@@ -41,7 +41,7 @@ def activation_elements(cfg: Any, batch: int, side: int) -> tuple[int, int]:
 
     with torch.device("meta"):
         net = build_net(cfg.model, num_classes=classes_of(cfg.data),
-                        image_size=cfg.data.image_size)
+                        image_size=cfg.data.image_size, load_weights=False)
         total = [0]
 
         def hook(module, inputs, output) -> None:
@@ -58,7 +58,7 @@ def activation_elements(cfg: Any, batch: int, side: int) -> tuple[int, int]:
     return sum(p.numel() for p in net.parameters()), total[0]
 
 
-def estimate_job_bytes(cfg: Any) -> int:
+def estimate_job_bytes(cfg: RunConfig) -> int:
     """The estimated peak GPU memory of training ``cfg`` (bytes)."""
     side = max(cfg.schedule.sizes)
     params, acts = activation_elements(cfg, cfg.data.batch_size, side)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from spp_lab.fileio import read_json
-from spp_lab.runfolder import RunFolder
+from spp_lab.results import RunFolder
 from spp_lab.runner.job import Job
 
 

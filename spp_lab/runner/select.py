@@ -6,6 +6,7 @@ from typing import Any
 
 from spp_lab.config import flatten
 from spp_lab.errors import UserError, load_yaml_text
+from spp_lab.runner.job import Job
 
 
 def parse_only(exprs: list[str]) -> list[dict[str, Any]]:
@@ -36,7 +37,7 @@ def _split_top(expr: str) -> list[str]:
     return parts + [cur]
 
 
-def select(jobs: list[Any], rules: list[dict[str, Any]]) -> list[Any]:
+def select(jobs: list[Job], rules: list[dict[str, Any]]) -> list[Job]:
     """The jobs matching any rule (all of a rule's keys); every key must exist."""
     if not rules:
         return jobs

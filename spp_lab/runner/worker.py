@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from spp_lab.callbacks import Diverged
 from spp_lab.config import RunConfig
 from spp_lab.errors import UserError
 from spp_lab.fileio import DISK_ERRORS, write_json
-from spp_lab.runfolder import RunFolder
+from spp_lab.results import RunFolder
 from spp_lab.runner.executors.base import (
     EXIT_BUSY,
     EXIT_DIVERGED,
@@ -97,7 +98,7 @@ def run_job(spec: dict[str, Any]) -> None:
     os._exit(execute(spec))
 
 
-def execute(spec: dict[str, Any], on_epoch: Any = None) -> int:
+def execute(spec: dict[str, Any], on_epoch: Callable[[dict], None] | None = None) -> int:
     """Run the job under its lock in this process; returns one of the exit codes.
     ``on_epoch(row)``: called after each epoch besides the progress file."""
     from spp_lab import plugins
@@ -129,15 +130,21 @@ def _safe_status(run: RunFolder, **fields: Any) -> None:
         print(f"== could not write {run.status_file}: {err.strerror}")
 
 
-def _run_locked(spec: dict[str, Any], run: RunFolder, also: Any = None) -> int:
+def _start(spec: dict[str, Any], run: RunFolder) -> dict[str, Any]:
+    """``status.json`` says this attempt runs here (OSError where it cannot be written)."""
+    return run.update_status(
+        state="running", pid=os.getpid(), started=now(), ended=None,
+        attempts=spec["attempt"], run_id=spec["run_id"], condition=spec["condition"],
+        seed=spec["seed"], dispatched_at=spec["dispatched_at"], error=None, reason=None,
+        visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"), **environment())
+
+
+def _run_locked(spec: dict[str, Any], run: RunFolder,
+                also: Callable[[dict], None] | None = None) -> int:
     torch.set_num_threads(spec["threads"])
     cfg = RunConfig.model_validate(spec["config"])
     try:
-        prev = run.update_status(
-            state="running", pid=os.getpid(), started=now(), ended=None,
-            attempts=spec["attempt"], run_id=spec["run_id"], condition=spec["condition"],
-            seed=spec["seed"], dispatched_at=spec["dispatched_at"], error=None, reason=None,
-            visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"), **environment())
+        prev = _start(spec, run)
     except OSError as err:
         print(f"== cannot write {run.status_file}: {err.strerror}")
         return EXIT_NO_SPACE if err.errno in DISK_ERRORS else EXIT_FAILED
@@ -153,32 +160,36 @@ def _run_locked(spec: dict[str, Any], run: RunFolder, also: Any = None) -> int:
         write_json(run.progress, {"epoch": 0, "epochs": cfg.train.epochs, "time": time.time()})
         metrics = train_run(
             cfg, run.path, on_epoch=on_epoch, condition=spec["condition"],
-            first_step=lambda: write_json(run.first_step, {"time": time.time()}),
+            first_step=lambda: write_json(run.first_step, {
+                "time": time.time(), "cpu_s": time.process_time()}),  # this process's CPU
             wandb_extra={"experiment_file": spec.get("source"),
                          "git_commit": prev.get("git_commit")})
-    except Interrupted as why:
-        _safe_status(run, state="interrupted", ended=now(), reason=str(why))
-        print(f"== interrupted ({why}); resumes from the last checkpoint")
-        return EXIT_INTERRUPTED
-    except Diverged as why:
-        print(f"== diverged: {why}")
-        _safe_status(run, state="diverged", ended=now(), error=str(why))
-        return EXIT_DIVERGED
-    except UserError as err:
-        print(f"== user error: {err}")
-        _safe_status(run, state="failed", ended=now(), error=str(err), user_error=True)
-        return EXIT_USER
-    except OSError as err:
-        if err.errno not in DISK_ERRORS:
-            return _failed(run, err)
-        print(f"== {err.filename or run.path}: {err.strerror}")
-        _safe_status(run, state="interrupted", ended=now(), reason=err.strerror)
-        return EXIT_NO_SPACE
     except BaseException as err:  # noqa: BLE001  (a job's failure must not reach the runner)
-        return _failed(run, err)
+        return _stopped(run, err)
     _safe_status(run, state="done", ended=now(), device=metrics.get("device"),
                  wandb=metrics.get("wandb"), error=None, traceback=None, log_tail=None)
     return EXIT_DONE
+
+
+def _stopped(run: RunFolder, err: BaseException) -> int:
+    """The status and exit code of an attempt that ended by ``err``."""
+    if isinstance(err, Interrupted):
+        _safe_status(run, state="interrupted", ended=now(), reason=str(err))
+        print(f"== interrupted ({err}); resumes from the last checkpoint")
+        return EXIT_INTERRUPTED
+    if isinstance(err, Diverged):
+        print(f"== diverged: {err}")
+        _safe_status(run, state="diverged", ended=now(), error=str(err))
+        return EXIT_DIVERGED
+    if isinstance(err, UserError):
+        print(f"== user error: {err}")
+        _safe_status(run, state="failed", ended=now(), error=str(err), user_error=True)
+        return EXIT_USER
+    if isinstance(err, OSError) and err.errno in DISK_ERRORS:
+        print(f"== {err.filename or run.path}: {err.strerror}")
+        _safe_status(run, state="interrupted", ended=now(), reason=err.strerror)
+        return EXIT_NO_SPACE
+    return _failed(run, err)
 
 
 def _failed(run: RunFolder, err: BaseException) -> int:

@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from spp_lab.data.registry import register_dataset
+from spp_lab.data.scene_kinds import ASPECTS, CLASSES
 from spp_lab.data.splits import Splits
-
-ASPECTS = (0.75, 1.0, 4 / 3)  # width / height of the scenes (data/shapes.py)
-CLASSES = 10  # five shapes × two layouts (data/shapes.py: CLASSES)
 
 
 def full_sides(data: Any) -> list[int]:
@@ -19,15 +17,14 @@ def full_sides(data: Any) -> list[int]:
                    *(round(s / a) for a in ASPECTS if a < 1)})
 
 
-@register_dataset("shapes", classes=lambda data: CLASSES, full_sides=full_sides,
+@register_dataset("shapes", classes=lambda data: len(CLASSES), full_sides=full_sides,
                   uses=("num_train", "num_val", "num_test", "resample", "scale", "gap"))
 def load(data: Any, train_seed: int) -> Splits:
     """Training scenes (fresh every epoch with ``data.resample``), validation and test
     scenes in the ``eval_mode`` view."""
-    from spp_lab.data import shapes
     from spp_lab.data.datasets import shapes_splits, shapes_view
 
     resize = data.resize or round(data.image_size * 8 / 7)
     train, val, test = shapes_splits(data, resize, train_seed)
     view = None if test is None else (lambda v: shapes_view(data, "test", v))
-    return Splits(train, val, test, list(shapes.CLASSES), view=view)
+    return Splits(train, val, test, list(CLASSES), view=view)

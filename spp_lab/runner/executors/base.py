@@ -13,9 +13,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from spp_lab.fileio import disk_problem
-from spp_lab.runfolder import RunFolder
+from spp_lab.results import RunFolder
 from spp_lab.runner.job import Job
+from spp_lab.runner.progress import Progress
 from spp_lab.runs import now
 
 # Exit codes of a job process.
@@ -50,13 +53,13 @@ class Executor(Protocol):
 
 @dataclass
 class RunOptions:
-    """What ``spp-lab run`` hands an executor (built by :func:`spp_lab.runner.plan.run_options`
+    """What ``spp-lab run`` hands an executor (built by :func:`spp_lab.runner.waves.run_options`
     for the command line and the API alike)."""
 
-    settings: Any = None  # the executor's settings model: its file section + flags on top
+    settings: BaseModel | None = None  # the executor's: its file section + flags on top
     retries: int = 1
     source: str | None = None  # the experiment file, for W&B
-    progress: Any = None  # spp_lab.runner.progress.Progress
+    progress: Progress | None = None
 
 
 def job_spec(job: Job, attempt: int, *, gpu: str | None = None, threads: int = 1,
@@ -85,8 +88,8 @@ def next_attempt(job: Job) -> int:
         return 1
 
 
-def settle(code: int, job: Job, attempt: int, retries: int, out: Outcome, progress: Any,
-           stopping: bool = False) -> bool:
+def settle(code: int, job: Job, attempt: int, retries: int, out: Outcome,
+           progress: Progress, stopping: bool = False) -> bool:
     """Record one finished attempt from its exit code; True if it should be retried."""
     run = job.folder
     if code == EXIT_DONE:

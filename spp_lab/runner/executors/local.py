@@ -134,71 +134,82 @@ class LocalExecutor:
                 signal.signal(s, h)
 
     def _run(self, jobs: list[Job]) -> Outcome:
-        ctx, out = _context(self.start_method), Outcome()
+        self._ctx, self._out = _context(self.start_method), Outcome()
         if self.start_method == "forkserver" and jobs:
-            warm = ctx.Process(target=_noop)  # returns once torch is preloaded (~4 s, once)
+            warm = self._ctx.Process(target=_noop)  # returns once torch is preloaded (~4 s)
             _start(warm)
             warm.join()
-        queue = deque((job, 1) for job in jobs)
-        told: set[int] = set()  # job processes sent the stop signal
-        free = list(range(len(self.slots)))
-        running: dict[int, tuple[Any, Any, int]] = {}
+        self._queue = deque((job, 1) for job in jobs)
+        self._told: set[int] = set()  # job processes sent the stop signal
+        self._free = list(range(len(self.slots)))
+        self._running: dict[int, tuple[Any, Job, int]] = {}
         self.progress.start(jobs)
-        while (queue and not self._stop) or running:
-            while queue and free and not self._stop:
-                job, attempt = queue.popleft()
-                run = job.folder
-                try:
-                    run.path.mkdir(parents=True, exist_ok=True)
-                except OSError as err:
-                    if err.errno not in DISK_ERRORS:
-                        raise
-                    self._stop = out.stopped = f"{run.path}: {err.strerror}"
-                    queue.appendleft((job, attempt))
-                    break
-                if run.lock.held_elsewhere():
-                    out.busy.append(job.run_id)
-                    self.progress.finish(job, "running elsewhere")
-                    continue
-                slot = free.pop(0)
-                spec = job_spec(job, next_attempt(job), gpu=self.slots[slot],
-                                threads=self.threads, source=self.source,
-                                watch_pid=os.getpid())
-                proc = ctx.Process(target=_entry, args=(spec,), name=f"spp-lab-{job.run_id}")
-                _start(proc)
-                running[slot] = (proc, job, attempt)
-                self.progress.begin(job, run.path)
-            if self._stop:  # the jobs get the signal the runner got (SIGINT or SIGTERM)
-                sig = getattr(signal, self._stop, signal.SIGTERM) if self._stop.startswith(
-                    "SIG") else signal.SIGTERM
-                for proc, _, _ in running.values():
-                    if proc.is_alive() and proc.pid is not None and proc.pid not in told:
-                        os.kill(proc.pid, sig)  # once: a job stops cleanly, in its time
-                        told.add(proc.pid)
+        while (self._queue and not self._stop) or self._running:
+            self._launch()
+            if self._stop:
+                self._pass_on_stop()
             time.sleep(0.05)
-            for slot, (proc, job, attempt) in list(running.items()):
-                if proc.exitcode is None:
-                    continue
-                del running[slot]
-                free.append(slot)
-                try:
-                    retry = settle(proc.exitcode, job, attempt, self.retries, out,
-                                   self.progress, stopping=self._stop is not None)
-                except OSError as err:
-                    if err.errno not in DISK_ERRORS:
-                        raise
-                    retry = False
-                    out.stopped = f"{job.folder.path}: {err.strerror}"
-                    out.interrupted.append(job.run_id)
-                if out.stopped and not self._stop:
-                    self._stop = out.stopped
-                if retry:
-                    queue.append((job, attempt + 1))
+            self._reap()
             self.progress.refresh()
         if self._stop:  # never started this time: they keep their state (new, interrupted)
-            out.not_started += [job.run_id for job, _ in queue]
+            self._out.not_started += [job.run_id for job, _ in self._queue]
         self.progress.stop()
-        return out
+        return self._out
+
+    def _launch(self) -> None:
+        """Start queued jobs on the free slots (a job held by another runner is skipped)."""
+        while self._queue and self._free and not self._stop:
+            job, attempt = self._queue.popleft()
+            try:
+                job.folder.path.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                if err.errno not in DISK_ERRORS:
+                    raise
+                self._stop = self._out.stopped = f"{job.folder.path}: {err.strerror}"
+                self._queue.appendleft((job, attempt))
+                return
+            if job.folder.lock.held_elsewhere():
+                self._out.busy.append(job.run_id)
+                self.progress.finish(job, "running elsewhere")
+                continue
+            slot = self._free.pop(0)
+            spec = job_spec(job, next_attempt(job), gpu=self.slots[slot], threads=self.threads,
+                            source=self.source, watch_pid=os.getpid())
+            proc = self._ctx.Process(target=_entry, args=(spec,), name=f"spp-lab-{job.run_id}")
+            _start(proc)
+            self._running[slot] = (proc, job, attempt)
+            self.progress.begin(job, job.folder.path)
+
+    def _pass_on_stop(self) -> None:
+        """The jobs get the signal the runner got (SIGINT or SIGTERM), once each: a job
+        stops cleanly, in its own time."""
+        name = self._stop or ""
+        sig = getattr(signal, name, signal.SIGTERM) if name.startswith("SIG") else signal.SIGTERM
+        for proc, _, _ in self._running.values():
+            if proc.is_alive() and proc.pid is not None and proc.pid not in self._told:
+                os.kill(proc.pid, sig)
+                self._told.add(proc.pid)
+
+    def _reap(self) -> None:
+        """Settle the jobs whose process ended; queue a retry where one is due."""
+        for slot, (proc, job, attempt) in list(self._running.items()):
+            if proc.exitcode is None:
+                continue
+            del self._running[slot]
+            self._free.append(slot)
+            out = self._out
+            try:
+                retry = settle(proc.exitcode, job, attempt, self.retries, out, self.progress,
+                               stopping=self._stop is not None)
+            except OSError as err:
+                if err.errno not in DISK_ERRORS:
+                    raise
+                retry, out.stopped = False, f"{job.folder.path}: {err.strerror}"
+                out.interrupted.append(job.run_id)
+            if out.stopped and not self._stop:
+                self._stop = out.stopped
+            if retry:
+                self._queue.append((job, attempt + 1))
 
 
 def _noop() -> None:

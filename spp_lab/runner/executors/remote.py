@@ -27,12 +27,12 @@ def logged_execute(spec: dict[str, Any], stop_on_sigterm: bool = False) -> int:
         import signal
 
         signal.signal(signal.SIGTERM, _raise_interrupted)
-    from spp_lab.runfolder import RunFolder
+    from spp_lab.results import RunFolder
 
     run = RunFolder(spec["run_dir"])
     run.path.mkdir(parents=True, exist_ok=True)
-    with open(run.log, "a", buffering=1) as log, contextlib.redirect_stdout(log), \
-            contextlib.redirect_stderr(log):
+    with (open(run.log, "a", buffering=1) as log, contextlib.redirect_stdout(log),
+          contextlib.redirect_stderr(log)):
         return execute(spec)
 
 

@@ -58,7 +58,7 @@ class SlurmExecutor(RemoteExecutor):
 
     @classmethod
     def from_options(cls, opts: RunOptions, jobs: list[Job]) -> SlurmExecutor:
-        from spp_lab.runfolder import ExperimentFolder
+        from spp_lab.results import ExperimentFolder
 
         folder = ExperimentFolder.of(jobs[0].config).slurm
         s = opts.settings or SlurmSettings()

@@ -10,7 +10,7 @@ import pytest
 
 from spp_lab.config import build_config
 from spp_lab.fileio import Corrupt, JobLock, write_atomic, write_json
-from spp_lab.runfolder import HISTORY_FIELDS, ExperimentFolder, ExperimentSpec, RunFolder
+from spp_lab.results import HISTORY_FIELDS, ExperimentFolder, ExperimentSpec, RunFolder
 from spp_lab.runner.executors import base
 from spp_lab.runner.job import Job
 from spp_lab.runner.progress import Progress
@@ -65,9 +65,11 @@ def test_states_of_a_run_folder(tmp_path):
     ("history.csv", b"epcoh,loss\n0,1\n", "header is not"),
     ("history.csv", b"epoch,val_loss,val_loss\n0,1,2\n", "each column named once"),
     ("history.csv", b"\x00\x01,\x02\n", "header is not"),
-    ("history.csv", (",".join(HISTORY_FIELDS) + "\n1" + ",x" * 9 + "\n").encode(),
+    ("history.csv", (",".join(HISTORY_FIELDS) + "\n1" + ",x" * (len(HISTORY_FIELDS) - 1)
+                     + "\n").encode(),
      "row 1 is not numbers"),
-    ("history.csv", (",".join(HISTORY_FIELDS) + "\n2" + ",1" * 9 + "\n").encode(),
+    ("history.csv", (",".join(HISTORY_FIELDS) + "\n2" + ",1" * (len(HISTORY_FIELDS) - 1)
+                     + "\n").encode(),
      "row 1 is epoch 2, not 1"),
     ("history.csv", b"\xff\xfe", "not text"),
 ])
@@ -290,7 +292,7 @@ def test_runs_table_records_the_real_split_sizes(tmp_path):
 
 def test_snapshots_carry_what_was_read_and_reasons_only_for_failures(tmp_path):
     from spp_lab.fileio import Corrupt
-    from spp_lab.runfolder import ExperimentFolder, RunFolder, RunState
+    from spp_lab.results import ExperimentFolder, RunFolder, RunState
 
     run = RunFolder(tmp_path / "r")
     run.update_status(state="running", attempts=1)
@@ -326,7 +328,7 @@ def test_snapshots_carry_what_was_read_and_reasons_only_for_failures(tmp_path):
 
 def test_corrupt_reasons_name_the_field_and_the_lock_is_the_run_folders(tmp_path):
     from spp_lab.fileio import read_model
-    from spp_lab.runfolder import Metrics
+    from spp_lab.results import Metrics
 
     path = tmp_path / "metrics.json"
     path.write_text(json.dumps({**METRICS, "final": {"val_top1_err": 140.0}}))

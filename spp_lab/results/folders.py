@@ -1,121 +1,44 @@
-"""The run-folder contract: every path, every file's schema, the job state machine (no torch).
+"""The results folders (no torch): every path, and reading a run's state once.
 
     results/<experiment>/               ExperimentFolder
       experiment.json                   ExperimentSpec: conditions, report settings, run ids
+      seed_plan.json                    a seed rule's decisions
       runs/<run_id>/                    RunFolder, one per job
         config.yaml  config.json  status.json  metrics.json  history.csv  progress.json
         first_step.json  log.txt  .lock  checkpoints/last.ckpt
       runs.csv  runs.parquet  report/  wandb/
 
-States (``status.json``'s ``state``): ``new`` (no status yet) → ``running`` → ``done`` |
-``failed`` | ``diverged`` (the loss became non-finite; never a result) | ``interrupted``.
-Read back, a ``running`` status whose lock is free belongs to a dead process and reads as
-``interrupted``; a file that fails its schema (truncated, binary, edited) reads as
-``corrupt`` with the file and the reason, and the job reruns. Every write is atomic
-(:mod:`spp_lab.fileio`), so a crash or a full disk leaves the old file or the new one, never
-half of one. Nothing here unpickles or evaluates what it reads.
+No other module spells one of these names. Every write is atomic (:mod:`spp_lab.fileio`),
+so a crash or a full disk leaves the old file or the new one, never half of one; a file
+that fails its schema reads as ``corrupt``, with the file and why. Nothing here unpickles or
+evaluates what it reads.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from spp_lab.fileio import Corrupt, JobLock, read_mapping, read_model, write_atomic, write_json
-from spp_lab.metrics import get_metric, history_columns
+from spp_lab.results.history import read_history
+from spp_lab.results.history import write_history as _write_history
+from spp_lab.results.schemas import ExperimentSpec, Metrics, Status
+from spp_lab.results.states import RunState
 
-STATES = ("new", "running", "done", "failed", "diverged", "interrupted", "corrupt")
-TEXT_COLUMNS = ("train_size",)
-
-
-def count_states(states: Iterable[str]) -> dict[str, int]:
-    """How many jobs are in each state, in :data:`STATES`' order: the one count that ``ls``,
-    the end of a run, ``runs.csv`` and the report share."""
-    found = list(states)
-    return {s: found.count(s) for s in STATES}
-
-
-def counts_text(counts: dict[str, int]) -> str:
-    """``13 done, 1 failed, 6 new``: the states that have jobs, in :data:`STATES`' order."""
-    return ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-  # 24, or 24/32 for multi-size epochs
-
-
-def history_fields() -> tuple[str, ...]:
-    """``history.csv``'s columns: the epoch and its training sizes, each registered
-    measure of training and validation (:mod:`spp_lab.metrics`), the learning rate and the
-    epoch's speed. A history written with fewer columns (an older release, before a
-    metric was registered) reads with those columns empty; a column this release does not
-    know is kept as read."""
-    return ("epoch", "train_size", *history_columns("train"), *history_columns("val"),
-            "lr", "train_img_per_s", "epoch_time_s")
-
-
-HISTORY_FIELDS = history_fields()  # the built-in columns (plug-ins may add more)
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Schema(BaseModel):
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-
-
-class Status(_Schema):
-    state: str = Field(pattern="^(" + "|".join(STATES[:-1]) + ")$")
-    attempts: int = Field(0, ge=0)
-
-
-class FinalMetrics(_Schema):
-    val_top1_err: float = Field(ge=0, le=100)
-    val_top5_err: float | None = None
-    val_loss: float | None = None
-    train_loss: float | None = None
-    train_top1_err: float | None = None
-
-
-class BestMetrics(_Schema):
-    val_top1_err: float = Field(ge=0, le=100)
-    val_top5_err: float | None = None
-    epoch: int = Field(ge=0)  # the best epoch, counted from first_epoch
-
-
-class Metrics(_Schema):
-    """``metrics.json``: written once, when a job finishes. Read back, epochs count from 1
-    whichever release wrote it (0.1.0 counted from 0 and wrote no ``first_epoch``)."""
-
-    final: FinalMetrics
-    best: BestMetrics
-    epochs: int = Field(ge=1)
-    first_epoch: int = Field(0, ge=0, le=1)
-    test: dict[str, float | None] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _from_one(self) -> Metrics:
-        if self.first_epoch == 0:
-            self.best.epoch += 1
-            self.first_epoch = 1
-        return self
 
 
 def config_text(data: dict[str, Any]) -> str:
     """A config as the YAML of ``config.yaml``: keys in the order of the config models."""
     return yaml.safe_dump(data, sort_keys=False)
-
-
-@dataclass(frozen=True)
-class RunState:
-    state: str
-    reason: str | None = None  # why: a failed job's error, the corrupt file, ...
 
 
 class _In:
@@ -152,10 +75,9 @@ class RunFolder:
 
     config, config_json = _In("config.yaml"), _In("config.json")
     status_file, metrics_file = _In("status.json"), _In("metrics.json")
-    history, progress, first_step = _In("history.csv"), _In("progress.json"), \
-        _In("first_step.json")
-    log, checkpoints, last_ckpt = _In("log.txt"), _In("checkpoints"), \
-        _In("checkpoints", "last.ckpt")
+    history, progress = _In("history.csv"), _In("progress.json")
+    first_step, log = _In("first_step.json"), _In("log.txt")
+    checkpoints, last_ckpt = _In("checkpoints"), _In("checkpoints", "last.ckpt")
     lock_file = _In(".lock")
 
     def __init__(self, path: str | Path) -> None:
@@ -224,57 +146,11 @@ class RunFolder:
         return status
 
     def history_rows(self) -> list[dict[str, Any]]:
-        """``history.csv`` rows with numbers parsed, one key per column this release knows
-        (None where the file has no such column) and per column the file has besides;
-        Corrupt if the header, a row or the epochs are off."""
-        try:
-            text = self.history.read_text()
-        except FileNotFoundError:
-            return []
-        except UnicodeDecodeError:
-            raise Corrupt(self.history, "not text") from None
-        lines = [r for r in csv.reader(text.splitlines()) if r]  # blank lines: none
-        if not lines:
-            return []
-        header = lines[0]
-        if header[:1] != ["epoch"] or len(set(header)) != len(header) or "" in header:
-            raise Corrupt(self.history, "header is not epoch,… with each column named once")
-        fields = list(dict.fromkeys([*history_fields(), *header]))
-        # epochs count from 1; 0.1.0 counted from 0: its files are read as if from 1
-        shift = 1 if len(lines) > 1 and lines[1][:1] == ["0"] else 0
-        return [self._history_row(i, header, values, fields, shift)
-                for i, values in enumerate(lines[1:])]
-
-    def _history_row(self, i: int, header: list[str], values: list[str],
-                     fields: list[str], shift: int = 0) -> dict[str, Any]:
-        """Row ``i`` (0-based, after the header) parsed: text columns as text (``24`` or
-        ``24/32``), missing trailing values None, the rest numbers; Corrupt if not."""
-        if len(values) > len(header):
-            raise Corrupt(self.history, f"row {i + 1} is not numbers")
-        given, known = dict(zip(header, values)), set(history_fields())
-        try:
-            row = {k: (given.get(k) if k in TEXT_COLUMNS else
-                       _number(given.get(k), strict=k in known)) for k in fields}
-            row["epoch"] = int(values[0]) + shift
-        except (TypeError, ValueError):
-            raise Corrupt(self.history, f"row {i + 1} is not numbers") from None
-        if row["epoch"] != i + 1:
-            raise Corrupt(self.history, f"row {i + 1} is epoch {int(values[0])}, not "
-                          f"{i + 1 - shift}")
-        return row
+        """``history.csv``'s rows (:func:`~spp_lab.results.history.read_history`)."""
+        return read_history(self.history)
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
-        lines: list[str] = []
-
-        class _Sink:
-            def write(self, s: str) -> None:
-                lines.append(s)
-
-        fields = list(dict.fromkeys([*history_fields(), *(k for r in rows for k in r)]))
-        w = csv.DictWriter(_Sink(), fields, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        write_atomic(self.history, "".join(lines))
+        _write_history(self.history, rows)
 
     def write_config(self, data: dict[str, Any]) -> None:
         """The resolved config twice: ``config.yaml`` for people (``spp-lab train`` takes it
@@ -300,63 +176,6 @@ class RunFolder:
             f.unlink(missing_ok=True)
         shutil.rmtree(self.checkpoints, ignore_errors=True)
 
-
-def _number(text: str | None, strict: bool) -> float | str | None:
-    """A history value: None if empty, a float, or (a column of a newer release) text."""
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        if strict:
-            raise
-        return text
-
-
-class ReportSpec(BaseModel):
-    """The ``report`` section of an experiment file and of ``experiment.json``."""
-
-    model_config = ConfigDict(extra="forbid")
-    metric: str = Field("val_top1_err", description="metric of the tables (metrics registry)")
-    baseline: str | None = Field(None, description="condition gains are measured against "
-                                 "(default: the first condition)")
-    rows: str = Field("model.arch", description="dotted key whose values are the table rows")
-    interaction: list[str] = Field(
-        [], description="two dotted keys with two values each: main effects and interaction")
-    ci: Literal["t", "bootstrap"] = Field(
-        "t", description="95% CIs: Student t, or a percentile bootstrap of the mean")
-    target: float = Field(1.0, gt=0, description="a change is resolved when its 95% CI is "
-                          "within ±target (the metric's units); seeds.target, if given, wins")
-
-    @field_validator("interaction")
-    @classmethod
-    def _two(cls, v: list[str]) -> list[str]:
-        if v and len(v) != 2:
-            raise ValueError(f"give exactly two keys, got {len(v)}")
-        return v
-
-    @field_validator("metric")
-    @classmethod
-    def _metric(cls, v: str) -> str:
-        get_metric(v)
-        return v
-
-
-class ExperimentSpec(BaseModel):
-    """``experiment.json``: what the report needs to know about the experiment file."""
-
-    model_config = ConfigDict(extra="ignore")
-    name: str
-    description: str = ""
-    source: str | None = None
-    run_ids: list[str] | None = None  # the jobs the file expands to now; None: every folder
-    conditions: list[str] = Field(default_factory=lambda: ["default"])
-    report: ReportSpec = Field(default_factory=ReportSpec)
-    grid: list[str] = Field(default_factory=list)
-    seeds: list[int] = Field(default_factory=list)
-    seed_rule: dict[str, Any] | None = None  # seeds: {min, max, target, budget}, as given
-    row_order: list[Any] = Field(default_factory=list)
-    axis_order: dict[str, list[Any]] = Field(default_factory=dict)  # swept values, file order
 
 
 class ExperimentFolder:
