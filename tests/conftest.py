@@ -69,6 +69,17 @@ def spp_lab(*args: str, cwd: Path | None = None, timeout: int = 300,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def spp_lab_cpu(*args: str, **kw) -> tuple[subprocess.CompletedProcess, float]:
+    """:func:`spp_lab`, and the CPU seconds the command used (user and system, its own
+    children included): a bound on it holds on a busy machine, where wall time does not."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = spp_lab(*args, **kw)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return proc, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def wait_for(pred, timeout: float = 120.0) -> bool:
     """Poll ``pred`` every 50 ms until it holds (True) or ``timeout`` seconds pass (False)."""
     t0 = time.time()

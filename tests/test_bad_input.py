@@ -4,14 +4,13 @@ allowed, no traceback, no hang, and no job started (everything is checked before
 from __future__ import annotations
 
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from spp_lab.runfolder import ExperimentFolder, ExperimentSpec
-from tests.conftest import spp_lab
+from spp_lab.results import ExperimentFolder, ExperimentSpec
+from tests.conftest import spp_lab, spp_lab_cpu
 
 BASE = """
 name: {name}
@@ -129,14 +128,15 @@ CASES = [  # (id, command builder, message)
 
 @pytest.mark.parametrize("make,message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_gets_exit_2_and_one_message_fast(tmp_path, folders, make, message):
+    """Refused before anything heavy is imported: the CPU time of the command (torch alone
+    takes 3-5 s of it to import), which other work on the machine does not inflate."""
     args = make(tmp_path, folders)
-    t0 = time.perf_counter()
-    proc = spp_lab(*args, cwd=tmp_path, timeout=30, env={"CUDA_VISIBLE_DEVICES": ""})
-    took = time.perf_counter() - t0
+    proc, cpu = spp_lab_cpu(*args, cwd=tmp_path, timeout=120,
+                            env={"CUDA_VISIBLE_DEVICES": ""})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert took < 3.0, f"{took:.1f} s"
+    assert cpu < 2.5, f"{cpu:.1f} s of CPU"
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob(
         "status.json")), "a job ran"
 
@@ -162,12 +162,11 @@ def test_report_of_a_folder_where_no_run_finished_says_so(tmp_path):
 
 def test_a_ray_address_with_no_cluster_is_one_message(tmp_path):
     pytest.importorskip("ray")
-    t0 = time.perf_counter()
     proc = spp_lab("run", exp(tmp_path), "--executor", "ray", "--address", "127.0.0.1:9",
-                   timeout=120, env={"RAY_ADDRESS": ""})
+                   timeout=300, env={"RAY_ADDRESS": ""})  # a hang fails by the timeout
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--address 127.0.0.1:9: no Ray cluster reachable there" in proc.stderr
-    assert "Traceback" not in proc.stderr and time.perf_counter() - t0 < 90
+    assert "Traceback" not in proc.stderr
 
 
 def test_ls_into_a_closed_pipe_is_quiet(tmp_path):

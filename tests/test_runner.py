@@ -52,21 +52,26 @@ def ls(path: Path) -> dict:
 
 
 def kill_first_attempts(tmp_path: Path, name: str = "g", count: int = 1) -> threading.Thread:
-    """SIGKILL the first ``count`` jobs seen running their first attempt, as the kernel's
-    OOM killer would: the job dies without writing a status."""
+    """SIGKILL the first ``count`` jobs seen training their first attempt (the event: its
+    status says running and its first step is written), as the kernel's OOM killer would:
+    the job dies without writing a status. A job already gone when the signal is sent is
+    not counted; the next one is taken instead."""
     root = tmp_path / "results" / name / "runs"
 
     def watch() -> None:
         killed: set[str] = set()
-        t0 = time.time()
-        while len(killed) < count and time.time() - t0 < 120:
+        while len(killed) < count:
             for rid, st in (runs(tmp_path, name) if root.exists() else {}).items():
-                if st.get("state") == "running" and st.get("attempts") == 1 and \
-                        rid not in killed and (root / rid / "first_step.json").exists():
+                if (st.get("state") != "running" or st.get("attempts") != 1 or rid in killed
+                        or not (root / rid / "first_step.json").exists()):
+                    continue
+                try:
                     os.kill(st["pid"], signal.SIGKILL)
-                    killed.add(rid)
-                    if len(killed) == count:  # two jobs can start together: kill count only
-                        break
+                except ProcessLookupError:
+                    continue  # it ended before the signal: not a kill
+                killed.add(rid)
+                if len(killed) == count:  # two jobs can start together: kill count only
+                    break
             time.sleep(0.05)
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -195,11 +200,11 @@ def test_each_job_sees_only_its_own_gpu(tmp_path):
 def test_job_start_is_warm(tmp_path):
     path = experiment(tmp_path, n=64, epochs=1)
     spp_lab("run", str(path), "--workers", "1", "--only", "model.arch=zf5", cwd=tmp_path)
-    for rid, s in runs(tmp_path).items():
+    for rid in runs(tmp_path):
         first = json.loads((tmp_path / "results/g/runs" / rid / "first_step.json").read_text())
-        # A cold start (import torch and Lightning) takes 10 s here; a warm one under 1 s
-        # alone (make bench), a few seconds beside the other half of the suite.
-        assert first["time"] - s["dispatched_at"] < 5.0
+        # The job process's own CPU time at its first step: a cold start imports torch and
+        # Lightning (3-5 s of CPU here); a job forked from the warm server does not.
+        assert first["cpu_s"] < 2.0, first
 
 
 ZF5 = ["--only", "model.arch=zf5"]  # 2 jobs of the grid: the remote executors' tests
@@ -218,7 +223,7 @@ def _retried_once_then_done(tmp_path: Path, proc: subprocess.CompletedProcess,
 
 def test_ray_executor_on_a_local_instance_retries_a_lost_worker(tmp_path):
     pytest.importorskip("ray", reason="Ray is in the ray extra")
-    path = experiment(tmp_path, n=64, epochs=1)
+    path = experiment(tmp_path, n=64, epochs=3)  # epochs after the first step: the kill lands
     watcher = kill_first_attempts(tmp_path)  # the Ray worker running the job dies
     env = {"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"}
     proc = spp_lab("run", str(path), "--executor", "ray", *ZF5, cwd=tmp_path, env=env,
