@@ -73,6 +73,13 @@ class TrainConfig(StrictModel):
     freeze_backbone: NonNegInt | Literal["all"] = Field(0, description=(
         "epochs at the start with the backbone frozen (no gradient, only the head, fc and "
         "classifier train); all: frozen throughout (a linear probe)"))
+    bn_recalibrate: NonNegInt = Field(0, description=(
+        "before each evaluation, recompute batch norm's statistics from this many training "
+        "images at the test size (train mode, no gradient: PreciseBN); 0: off. Weights are "
+        "untouched; the running averages of a multi-size schedule's last epochs are replaced"))
+    test_size_epochs: PosInt = Field(1, description=(
+        "multi-size training, epoch and random schedules: the last N epochs train at the "
+        "test size (train.sizes[0])"))
     backbone_bn: Literal["train", "frozen"] = Field("train", description=(
         "the backbone's batch norm: train (batch statistics, running averages updated) or "
         "frozen (its running statistics and affine weights kept, as pretrained)"))
@@ -137,7 +144,8 @@ class RunConfig(StrictModel):
     def schedule(self) -> SizeSchedule:
         """The multi-size schedule: ``train.sizes`` resolved (here, once) and its kind."""
         return SizeSchedule.of(self.train.sizes, self.data.image_size,
-                               self.train.size_schedule, self.train.seed, self.train.epochs)
+                               self.train.size_schedule, self.train.seed, self.train.epochs,
+                               self.train.test_size_epochs)
 
     @property
     def train_sizes(self) -> list[int]:

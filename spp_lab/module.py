@@ -69,7 +69,7 @@ class SPPClassifier(pl.LightningModule):
                                    "input_mean": mean, "input_std": std})
         self.train_cfg = train
         self.schedule = SizeSchedule.of(train.sizes, image_size, train.size_schedule,
-                                        train.seed, train.epochs)
+                                        train.seed, train.epochs, train.test_size_epochs)
         self.net = build_net(model, num_classes=num_classes, image_size=image_size,
                              load_weights=load_weights)
         self.memory_format = (torch.channels_last if train.channels_last

@@ -31,7 +31,8 @@ ADDED_LATER = {"data.resample": False, "data.scale": [0.11, 0.24], "data.gap": [
                "data.test_fraction": 0.0, "train.ema": None, "data.decode": "cpu",
                "model.head_args": {}, "data.skip_bad": False, "model.pretrained": False,
                "model.weights": None, "train.backbone_lr": 1.0, "train.freeze_backbone": 0,
-               "train.backbone_bn": "train"}
+               "train.backbone_bn": "train", "train.bn_recalibrate": 0,
+               "train.test_size_epochs": 1}
 
 
 # Defaults changed since run ids were first published (0.2.0: a CPU-sized miniature). A

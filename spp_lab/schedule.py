@@ -8,9 +8,10 @@ A pure function of (epoch, batch, sizes, kind, seed, epochs):
 * ``random``: one size per epoch, drawn uniformly from ``[min(sizes), max(sizes)]`` with a
   generator seeded by (seed, epoch).
 
-The last epoch always trains at ``sizes[0]``, the test size: evaluated right after an epoch
-at another size, a 40 px model measured 77% error after a 32 px epoch against 45% after a
-40 px one (batch-norm statistics and weights out of step with the test size).
+The last epoch (``tail``: the last ``train.test_size_epochs``) of the epoch and random
+schedules trains at ``sizes[0]``, the test size: evaluated right after an epoch at another
+size, a 40 px model measured 77% error after a 32 px epoch against 45% after a 40 px one
+(batch-norm statistics and weights out of step with the test size).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ class SizeSchedule:
     kind: str  # one of SIZE_SCHEDULES
     seed: int
     epochs: int
+    tail: int = 1  # the last epochs at the test size (epoch and random schedules)
 
     @classmethod
     def of(cls, sizes: Sequence[int], image_size: int, kind: str, seed: int,
-           epochs: int) -> SizeSchedule:
+           epochs: int, tail: int = 1) -> SizeSchedule:
         """The schedule of ``train.sizes`` (``[]`` = single-size at ``image_size``)."""
-        return cls(tuple(sizes) or (image_size,), kind, seed, epochs)
+        return cls(tuple(sizes) or (image_size,), kind, seed, epochs, tail)
 
     @property
     def multi(self) -> bool:
@@ -45,7 +47,7 @@ class SizeSchedule:
             return sizes[0]
         if self.kind == "batch":
             return sizes[batch % len(sizes)]
-        last = self.epochs - 1
+        last = self.epochs - self.tail  # the first epoch of the tail at the test size
         if epoch >= last:
             return sizes[0]
         if self.kind == "random":

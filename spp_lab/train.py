@@ -202,6 +202,10 @@ def _callbacks(cfg: RunConfig, run: RunFolder, history: History) -> list[Callbac
     callbacks: list[Callback] = [history, DivergenceGuard(), RngState()]
     if cfg.train.ema is not None:
         callbacks.append(WeightAverage(cfg.train.ema))
+    if cfg.train.bn_recalibrate:  # after the average is swapped in: its statistics
+        from spp_lab.precise_bn import BatchNormRecalibration
+
+        callbacks.append(BatchNormRecalibration(cfg.train.bn_recalibrate))
     if cfg.train.checkpoint:
         callbacks.append(EpochCheckpoint(run))  # last: after History has its row
     return callbacks

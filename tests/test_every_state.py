@@ -93,27 +93,32 @@ def test_tables_are_against_the_named_baseline_to_the_digit(every_state):
     text = write_report(every_state).read_text()
     # zf5: no SPP 40 42 44 46 → 43.00, sd √(20/3), t(0.975, 3) = 3.182 → ± 4.11;
     # single-size 39 40 42 → 40.33 ± 4.303·√(7/3)/√3 = 3.79, paired −1 −2 −2 → −1.67 ± 1.43;
-    # multi-size: one seed, 38 − 40 = −2, shown as a value with n, no CI.
+    # multi-size: one seed, 38 − 40 = −2, shown as a value with n, no CI. The paired t of
+    # −1 −2 −2 is −5.0 (2 df): p = 0.038, the family's only test: different (starred).
     assert "| model.arch | SPP single-size | no SPP | SPP multi-size |" in text
-    assert "| zf5 | 40.33 ± 3.79 (−1.67 ± 1.43) | 43.00 ± 4.11 | 38.00 (−2.00), n=1 |" \
+    assert "| zf5 | 40.33 ± 3.79 (−1.67 ± 1.43)* | 43.00 ± 4.11 | 38.00 (−2.00), n=1 |" \
         in text
     # overfeat5: no SPP 50 52 57 → 53.00 ± 4.303·√13/√3 = 8.96 (seed 3 is running);
     # single-size two seeds: values, not a CI; multi-size: nothing finished.
     assert "| overfeat5 | 48.00 / 51.00 (−2.00 / −1.00), n=2 | 53.00 ± 8.96 |  |" in text
     assert text.index("| zf5 | 40.33") < text.index("| overfeat5 | 48.00")
-    assert "**" not in text.split("## Step by step")[0]  # nothing resolved is best
+    tables = text.split("## validation top-1 error")[1].split("## Step by step")[0]
+    assert "**" not in tables  # no cell is different from every other of its row
     # the steps in the file's order, the one from the baseline left to the table
-    assert "| zf5 | no SPP − SPP single-size | +1.67 ± 1.43 | 3 | higher |\n" \
-           "| overfeat5 | no SPP − SPP single-size | +1.50 | 2 | n=2: too few seeds for a " \
-           "CI |" in text
+    assert "| zf5 | no SPP − SPP single-size | +1.67 ± 1.43 | 3 | 0.038 | 0.250 | higher " \
+           "(different) |\n| overfeat5 | no SPP − SPP single-size | +1.50 | 2 | – | 0.500 | " \
+           "n=2: too few seeds for a test |" in text
     assert "SPP multi-size − no SPP" not in text.split("## Step by step")[1].split("## ")[0]
     assert "| zf5 | SPP multi-size | -2.00 (n=1) | -1.39 |" in text  # beside the paper
     assert "| overfeat5 | SPP single-size | -1.50 (n=2) | -1.26 |" in text
     # per change: CI, median, IQM (n=3: nothing trimmed), seeds, and the verdict at ±1
-    assert "| zf5 | SPP single-size − no SPP | -1.67 ± 1.43 | -2.00 | -1.67 | 3 | " \
-           "unresolved at ±1.43 after 3 seeds; ±1 would need ≈ 4 seeds at SD 0.58 |" in text
-    assert "| zf5 | SPP multi-size − no SPP | -2.00 | -2.00 | -2.00 | 1 | n=1: too few " \
-           "seeds for a CI |" in text
+    assert "| zf5 | SPP single-size − no SPP | -1.67 ± 1.43 | -2.00 | -1.67 | 3 | 0.038 | " \
+           "0.250 | unresolved at ±1.43 after 3 seeds; ±1 would need ≈ 4 seeds at SD 0.58 |" \
+        in text
+    assert "| zf5 | SPP multi-size − no SPP | -2.00 | -2.00 | -2.00 | 1 | – | – | n=1: too " \
+           "few seeds for a CI |" in text
+    # the t-test calls it different, sign flips of 3 pairs cannot (p ≥ 0.25): said
+    assert "- zf5, SPP single-size: different by the t-test but not by sign flips" in text
     assert "Seeds: fixed (0, 1, 2, 3), no stopping rule" in text
     gains = pd.read_csv(every_state / "report/additive_gains.csv")
     assert gains.loc[gains["baseline"], "condition"].unique().tolist() == ["no SPP"]

@@ -107,6 +107,7 @@ CHANGES = {
     "train.checkpoint": False, "train.limit_train_batches": 2, "train.limit_val_batches": 2,
     "data.skip_bad": True, "model.head_args": {"k": 2}, "model.pretrained": True,
     "train.backbone_lr": 0.1, "train.freeze_backbone": 2, "train.backbone_bn": "frozen",
+    "train.bn_recalibrate": 256, "train.test_size_epochs": 2,
 }
 # Fields valid only beside another setting: the config they are changed from.
 BASES = {"data.decode": {"data": {"name": "imagefolder"}},

@@ -239,12 +239,16 @@ def test_report_numbers_flags_and_determinism(fake_experiment):
     assert "| zf5 | 39.50 ± 1.24 | 38.50 ± 1.24 (−1.00 ± 0.00) | 37.50 ± 1.24 (−2.00 ± " \
            "0.00) |" in text
     assert text.index("| zf5 |") < text.index("| overfeat5 |")
-    # The paper's reading: multi-size on top of SPP, paired by seed (exactly −1 here).
-    assert ("| zf5 | SPP multi-size − SPP single-size | -1.00 ± 0.00 | 3 | no spread: not "
-            "resolved |") in text
+    # The paper's reading: multi-size on top of SPP, paired by seed (exactly −1 here): no
+    # spread, so no t-test; the sign flips of three −1s give p = 2/8
+    assert ("| zf5 | SPP multi-size − SPP single-size | -1.00 ± 0.00 | 3 | – | 0.250 | no "
+            "spread: no test |") in text
     # exact paired changes, no spread: within any target, yet nothing is resolved
-    assert "| zf5 | SPP single-size − no SPP | -1.00 ± 0.00 | -1.00 | -1.00 | 3 | no spread: " \
-           "not resolved |" in text
+    assert "| zf5 | SPP single-size − no SPP | -1.00 ± 0.00 | -1.00 | -1.00 | 3 | – | 0.250 " \
+           "| no spread: not resolved |" in text
+    assert text.index("**Methods.**") < text.index("## validation top-1 error")
+    assert "Holm-adjusted over the family of the table's 4 changes against no SPP (the 2 " \
+           "steps" in text and "with 3 pairs it cannot go below p = 0.25" in text
     assert "Beside the paper" in text and "| zf5 | SPP single-size | -1.00 ± 0.00 | -1.01 |" \
         in text
     out = fake_experiment / "report"

@@ -65,10 +65,14 @@ def test_cells_and_bold_by_hand_and_no_ci_below_three_seeds():
                        for i, e in enumerate(es)])
     df["condition"] = pd.Categorical(df["condition"], order, ordered=True)
     table, _ = comparison(df, "row", "err", order, "b")
-    # Three seeds: CI = t(0.975, 2)·sd/√3 = 2.48 for sd 1, 4.97 for sd 2.
-    assert table.loc["x"].tolist() == ["31.00 ± 2.48", "9.00 ± 2.48 (−22.00 ± 2.48)", "",
-                                       "20.00 ± 4.97 (−11.00 ± 2.48)"]
-    assert table.loc["z", "s"] == "21.00 ± 2.48 (+12.00 ± 2.48)"
+    # Three seeds: CI = t(0.975, 2)·sd/√3 = 2.48 for sd 1, 4.97 for sd 2. The family of
+    # changes with a test: x.s (t = −38.1, p 0.0007), x.t (−19.1, 0.0027), z.s (20.8, 0.0023),
+    # w.t (−34.6, 0.0008); w.s and w.u have no spread, y two seeds. Holm: ×4, ×3, ×2, ×1 →
+    # all at most 0.005: each starred as different from b.
+    assert table.loc["x"].tolist() == ["31.00 ± 2.48", "9.00 ± 2.48 (−22.00 ± 2.48)*", "",
+                                       "20.00 ± 4.97 (−11.00 ± 2.48)*"]
+    assert table.loc["z", "s"] == "21.00 ± 2.48 (+12.00 ± 2.48)*"
+    assert table.loc["w", "s"] == "9.00 ± 2.48 (−22.00 ± 0.00)"  # no spread: no test
     assert table.loc["y"].tolist()[:2] == ["30.00 / 31.00, n=2",
                                            "8.00 / 9.00 (−22.00 / −22.00), n=2"]
     best = table.attrs["best"]
@@ -107,7 +111,8 @@ def test_comparison_keeps_row_order_skips_unfinished_and_passes_the_ci_method():
         ["30.00 / 31.00, n=2", "8.00 / 9.00 (−22.00 / −22.00), n=2"]]
     assert tidy.columns.tolist() == ["row", "condition", "metric", "mean", "std", "n", "ci95",
                                      "delta", "delta_std", "delta_n", "delta_ci95", "p",
-                                     "is_baseline"]
+                                     "p_perm", "boot_lo", "boot_hi", "p_adj", "p_perm_adj",
+                                     "different", "is_baseline"]
     assert tidy[["row", "condition"]].astype(str).values.tolist() == [
         ["z", "b"], ["z", "s"], ["x", "b"], ["x", "s"]]
     assert table.attrs["best"].dtypes.tolist() == [bool, bool]
@@ -136,7 +141,8 @@ def test_paired_p_values_at_the_edges():
 
     # Three seeds, changes 1, 2, 4: scipy's own one-sample t-test of the changes.
     assert p_of([1.0, 2.0, 4.0]) == pytest.approx(ttest_1samp([1.0, 2.0, 4.0], 0).pvalue)
-    assert (p_of([1.0] * 3), p_of([0.0] * 3)) == (0.0, 1.0)  # no spread: sure, or no change
+    # no spread: no t-test can judge it (a change of exactly 1 three times is not "different")
+    assert math.isnan(p_of([1.0] * 3)) and math.isnan(p_of([0.0] * 3))
     assert math.isnan(p_of([1.0, 2.0])) and math.isnan(p_of([1.0]))  # too few pairs
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from spp_lab.metrics import title
-from spp_lab.report import precision, sections
+from spp_lab.report import methods, precision, sections
 from spp_lab.report.collect import collect_runs, save_runs, with_runs
 from spp_lab.report.draw import Charts
 from spp_lab.report.paper import PAPER_CONDITIONS, mirrors_paper, paper_runs
 from spp_lab.report.stats import additive_sentence, interaction
+from spp_lab.report.steps import step_frame, steps
 from spp_lab.report.tables import comparison, markdown_table
 from spp_lab.results import ExperimentFolder, count_states, counts_text
 from spp_lab.stopping import SeedRule
@@ -29,7 +30,7 @@ def write_report(exp_dir: str | Path, paper: bool = False, workers: int | None =
     folder = ExperimentFolder(exp_dir)
     out = folder.report_dir
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (*out.glob("table_*.*"), *out.glob("by_*.*")):  # named by metric or axis
+    for stale in (*out.glob("table_*.*"), *out.glob("by_*.*"), *out.glob("methods.tex")):
         stale.unlink()
     (runs, epochs), spec = collect_runs(folder.path, workers=workers), folder.spec()
     md = [f"# {spec.name}", "", spec.description.strip(), ""]
@@ -64,30 +65,59 @@ def _sections(runs: pd.DataFrame, epochs: pd.DataFrame, spec, out: Path, paper: 
             "test split (data.num_test, a test/ folder or data.test_fraction)."]
     conditions = list(runs["condition"].cat.categories)
     baseline = rep.baseline or conditions[0]
-    tidy, table_md = sections.tables(done, rep.rows, rep.metric, conditions, baseline, out,
-                                     rep.ci)
-    md += table_md + sections.steps(done, rep.rows, rep.metric, conditions, baseline, out,
-                                          rep.ci)
-    rule = SeedRule.model_validate(spec.seed_rule) if spec.seed_rule else None
-    md += precision.section(done, rep.rows, rep.metric, conditions, baseline, rule,
-                            spec.seeds, rep.target)
-    md += sections.test_views(done, rep.rows, conditions, baseline, out, rep.ci)
+    tidy, stats_md = _statistics(done, spec, conditions, baseline, out)
+    md += stats_md + sections.test_views(done, rep.rows, conditions, baseline, out, rep.ci)
     md += sections.run_notes(done, rep.rows)
     md += sections.cost(done, rep.rows, out) + sections.gains_chart(tidy, rep.rows, out, charts)
     if mirrors_paper(conditions, rep.rows, baseline):
         md += sections.beside_paper(tidy, rep.metric, out)
     if paper:
         md += [sections.paper_chart(out, charts, rep.metric), ""]
-    if len(rep.interaction) == 2:
-        a, b = rep.interaction
-        eff = interaction(done, a, b, rep.metric, rows=rep.rows if rep.rows in done else None,
-                          ci=rep.ci)
-        eff.round(4).to_csv(out / "interaction.csv", index=False)
-        md += ["## Does it add up?", "", additive_sentence(eff, rep.metric), "",
-               markdown_table(list(eff.columns), eff.values.tolist()), ""]
+    md += _interaction(done, rep, out)
     test_size = int(done["data.image_size"].iloc[0]) if "data.image_size" in done else None
     hist = with_runs(epochs, done, ["condition", rep.rows])
     return md + sections.charts(done, hist, spec, rep.metric, out, test_size, charts)
+
+
+def _statistics(done: pd.DataFrame, spec, conditions: list[str], baseline: str,
+                out: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The methods paragraph, the tables, the steps and the seeds-and-precision section
+    (``methods.tex`` beside them); returns the table's numbers and the Markdown."""
+    rep = spec.report
+    rule = SeedRule.model_validate(spec.seed_rule) if spec.seed_rule else None
+    target = rule.target if rule is not None else rep.target
+    tidy, md = sections.tables(done, rep.rows, rep.metric, conditions, baseline, out,
+                               rep.ci, rep.correction)
+    md += steps(done, rep.rows, rep.metric, conditions, baseline, out, rep.ci,
+                rep.correction)
+    md += precision.section(done, rep.rows, rep.metric, conditions, baseline, rule,
+                            spec.seeds, rep.target, rep.correction)
+    facts = methods.Facts(
+        conditions=[c for c in conditions if (done["condition"] == c).any()],
+        baseline=baseline, rows=rep.rows, metric=rep.metric, rule=rule,
+        seeds=spec.seeds or sorted(int(s) for s in done["seed"].dropna().unique()),
+        correction=rep.correction,
+        changes=precision.changes(done, rep.rows, rep.metric, baseline, rule, target,
+                                  conditions, rep.correction),
+        steps=len(step_frame(done, rep.rows, rep.metric, conditions, baseline)),
+        runs=int(done[rep.metric].notna().sum()),
+        far=len(precision.far_runs(done, rep.rows, rep.metric)))
+    text = methods.paragraph(facts) if not facts.changes.empty else ""
+    if text:
+        (out / "methods.tex").write_text(methods.latex(text))
+    return tidy, ([text, ""] if text else []) + md
+
+
+def _interaction(done: pd.DataFrame, rep, out: Path) -> list[str]:
+    """``report.interaction``: both main effects and their interaction, and the sentence."""
+    if len(rep.interaction) != 2:
+        return []
+    a, b = rep.interaction
+    eff = interaction(done, a, b, rep.metric, rows=rep.rows if rep.rows in done else None,
+                      ci=rep.ci)
+    eff.round(4).to_csv(out / "interaction.csv", index=False)
+    return ["## Does it add up?", "", additive_sentence(eff, rep.metric), "",
+            markdown_table(list(eff.columns), eff.values.tolist()), ""]
 
 
 def mixed_environments(runs: pd.DataFrame) -> list[str]:

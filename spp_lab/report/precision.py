@@ -13,17 +13,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from spp_lab.report.inference import ALPHA, fmt_p, holm, smallest_sign_flip_p
 from spp_lab.report.outliers import far_flags
-from spp_lab.report.stats import MIN_SEEDS, paired_differences
+from spp_lab.report.stats import MIN_SEEDS, paired_deltas, paired_differences
 from spp_lab.report.tables import markdown_table
 from spp_lab.stopping import SeedRule, halfwidth, seeds_for_width, seeds_needed, t975
 
 
 def changes(done: pd.DataFrame, rows: str, metric: str, baseline: str,
-            rule: SeedRule | None, target: float, conditions: list[str] | None = None
-            ) -> pd.DataFrame:
+            rule: SeedRule | None, target: float, conditions: list[str] | None = None,
+            correction: str = "holm") -> pd.DataFrame:
     """One row per (row, condition): mean, median and IQM of the paired change, seeds
-    used, CI half-width, resolved, the seeds the target needs, and its SD."""
+    used, CI half-width, resolved, the seeds the target needs, its SD, and the tests of
+    the family: ``p_adj`` (paired t, Holm-adjusted), ``p_perm`` (sign flips) and
+    ``p_perm_adj``, ``different`` and ``perm_different``."""
     long = paired_differences(done, rows, metric, baseline)
     out = []
     for (row, cond), part in long.groupby([rows, "condition"], sort=False, observed=True):
@@ -48,6 +51,13 @@ def changes(done: pd.DataFrame, rows: str, metric: str, baseline: str,
     frame = pd.DataFrame(out)
     if frame.empty:
         return frame
+    tests = paired_deltas(done, rows, metric, baseline)[[rows, "condition", "p", "p_perm"]]
+    frame = frame.merge(tests, on=[rows, "condition"], how="left")
+    for raw, adj in (("p", "p_adj"), ("p_perm", "p_perm_adj")):
+        p = frame[raw].to_numpy(float)
+        frame[adj] = holm(p) if correction == "holm" else p
+    frame["different"] = frame["p_adj"] <= ALPHA
+    frame["perm_different"] = frame["p_perm_adj"] <= ALPHA
     order = list(done[rows].cat.categories) if isinstance(done[rows].dtype,
                                                           pd.CategoricalDtype) else []
     rank = {v: i for i, v in enumerate(order)}
@@ -82,12 +92,30 @@ def far_runs(done: pd.DataFrame, rows: str, metric: str) -> pd.DataFrame:
     return out
 
 
+def disagreements(ch: pd.DataFrame, rows: str) -> list[str]:
+    """Where the t verdict and the sign-flip verdict differ, and what each assumes."""
+    out = []
+    for _, r in ch[ch["different"] != ch["perm_different"]].iterrows():
+        floor = smallest_sign_flip_p(int(r["seeds"]))
+        by = ("the t-test but not by sign flips" if r["different"] else
+              "sign flips but not by the t-test")
+        out.append(f"- {r[rows]}, {r['condition']}: different by {by} (adjusted p {r['p_adj']:.3f}"
+                   f" and {r['p_perm_adj']:.3f}; with {int(r['seeds'])} pairs sign flips "
+                   f"cannot go below p = {floor:.3g})")
+    if not out:
+        return []
+    return ["The two tests disagree here. The t-test assumes the paired differences are "
+            "normal; the sign-flip test assumes only that, with no change, each pair's sign "
+            "could be either way, but it needs enough pairs to reach p ≤ 0.05 at all (6 or "
+            "more):", "", *out, ""]
+
+
 def section(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
-            baseline: str, rule: SeedRule | None, seeds: list[int], target: float
-            ) -> list[str]:
+            baseline: str, rule: SeedRule | None, seeds: list[int], target: float,
+            correction: str = "holm") -> list[str]:
     """The report's "Seeds and precision" section."""
     target = rule.target if rule is not None else target
-    ch = changes(done, rows, metric, baseline, rule, target, conditions)
+    ch = changes(done, rows, metric, baseline, rule, target, conditions, correction)
     if ch.empty:
         return []
     how = (f"Stopping rule: {rule.text()}: each cell ran {rule.min} pilot seeds and then the "
@@ -100,11 +128,13 @@ def section(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
            "spread measured here, so an order of magnitude, not a promise.")
     body = [[r[rows], f"{r['condition']} − {baseline}", f"{r['mean']:+.2f}"
              + (f" ± {r['ci95']:.2f}" if np.isfinite(r["ci95"]) else ""),
-             f"{r['median']:+.2f}", f"{r['iqm']:+.2f}", int(r["seeds"]), _verdict(r, target)]
+             f"{r['median']:+.2f}", f"{r['iqm']:+.2f}", int(r["seeds"]),
+             fmt_p(r["p_adj"]), fmt_p(r["p_perm"]), _verdict(r, target)]
             for _, r in ch.iterrows()]
     md = ["## Seeds and precision", "", how, "",
           markdown_table([rows, "change", "mean ± 95% CI", "median", "IQM", "seeds",
-                          "verdict"], body), ""]
+                          "p (t, adjusted)", "p (sign flips)", "precision"], body), ""]
+    md += disagreements(ch, rows)
     far = far_runs(done, rows, metric)
     if not far.empty:
         md += ["Runs far from their cell (outside the 99% prediction interval of the cell's "

@@ -26,7 +26,16 @@ def write_tables(table: pd.DataFrame, tidy: pd.DataFrame, out: Path, stem: str,
     return to_markdown(table)
 
 
-def tables(done, rows, metric, conditions, baseline, out, ci="t"
+def legend(baseline: str, changes: int, correction: str) -> str:
+    """What a table's marks mean: the family its stars are judged in."""
+    adjusted = (f"Holm-adjusted over the table's {changes} changes against {baseline}"
+                if correction == "holm" else "not adjusted for the table's other changes")
+    return (f"*: different from {baseline} (paired t-test p ≤ 0.05, {adjusted}); bold: a "
+            "row's lowest, different from every other cell of its row (Holm-adjusted over "
+            "the row)")
+
+
+def tables(done, rows, metric, conditions, baseline, out, ci="t", correction="holm"
            ) -> tuple[pd.DataFrame, list[str]]:
     """The metric's table, and the top-5 table beside a top-1 one; returns the first's
     numbers and the Markdown."""
@@ -35,11 +44,12 @@ def tables(done, rows, metric, conditions, baseline, out, ci="t"
     md, first = [], None
     ci_name = "bootstrap 95% CI" if ci == "bootstrap" else "95% CI"
     for m in metrics:
-        table, tidy = comparison(done, rows, m, conditions, baseline, ci)
+        table, tidy = comparison(done, rows, m, conditions, baseline, ci, correction)
         first = tidy if first is None else first
+        changes = int((tidy["delta"].notna() & ~tidy["is_baseline"]).sum()) if (
+            "delta" in tidy) else 0
         cap = (f"{title(m)}: mean ± {ci_name} over seeds (change against {baseline}, "
-               "paired by seed); bold: a row's lowest, where every other cell is resolved "
-               "as worse (paired CI excludes 0)")
+               f"paired by seed). {legend(baseline, changes, correction)}")
         md += [f"## {title(m)}", "", cap + ".", "",
                write_tables(table, tidy, out, f"table_{m}", cap), ""]
     return first, md
@@ -91,45 +101,6 @@ def test_views(done: pd.DataFrame, rows: str, conditions: list[str], baseline: s
                    + (f"; changes are against {base} instead of {baseline}"
                       if base != baseline else "") + ".", ""]
     return md
-
-
-def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
-          baseline: str, out: Path, ci: str = "t") -> list[str]:
-    """Each condition against the one before it, paired by seed (the paper's reading of
-    Table 2: does multi-size training add a gain on top of SPP?), with a verdict per step;
-    a step from the baseline is the comparison table's change already, so it is left out."""
-    from spp_lab.report.stats import paired_deltas
-
-    present = [c for c in conditions if (done["condition"] == c).any()]
-    pairs = [(a, b) for a, b in zip(present, present[1:]) if a != baseline]
-    if not pairs:
-        return []
-    body, parts = [], []
-    for prev, cond in pairs:
-        pair = done[done["condition"].isin([prev, cond])]
-        d = paired_deltas(pair, rows, metric, prev, ci)
-        for _, r in d.iterrows():
-            lo, hi = r["mean"] - r["ci95"], r["mean"] + r["ci95"]
-            few = r["n"] < MIN_SEEDS or pd.isna(r["ci95"])
-            verdict = (f"n={int(r['n'])}: too few seeds for a CI" if few else
-                       "no spread: not resolved" if not r["ci95"] > 0 else
-                       "lower" if hi < 0 else "higher" if lo > 0 else
-                       "no difference resolved")
-            body.append([r[rows], f"{cond} − {prev}", f"{r['mean']:+.2f}"
-                         + ("" if few else f" ± {r['ci95']:.2f}"), int(r["n"]), verdict])
-            parts.append({**r.to_dict(), "step": f"{cond} − {prev}"})
-    if not parts:
-        return []
-    if isinstance(done[rows].dtype, pd.CategoricalDtype):  # the file's row order, then steps
-        order = list(done[rows].cat.categories)
-        rank = {v: i for i, v in enumerate(order)}
-        body.sort(key=lambda b: rank.get(b[0], len(order)))
-        parts.sort(key=lambda p: rank.get(p[rows], len(order)))
-    pd.DataFrame(parts).round(4).to_csv(out / "steps.csv", index=False)
-    return ["## Step by step: each condition against the one before it", "",
-            f"The change of {title(metric)} from each condition to the next, paired by seed "
-            "(negative: lower). 'lower' or 'higher' where the 95% CI excludes 0.", "",
-            markdown_table([rows, "step", "change", "pairs", f"{title(metric)}"], body), ""]
 
 
 def gains_chart(tidy: pd.DataFrame, rows: str, out: Path, charts: Charts) -> list[str]:

@@ -17,6 +17,8 @@ no torch).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -64,21 +66,35 @@ def paired_differences(runs: pd.DataFrame, rows: str, metric: str, baseline: str
     return delta.stack(future_stack=True).dropna().rename("delta").reset_index()
 
 
+def paired_t_p(mean: Any, std: Any, n: Any) -> np.ndarray:
+    """Two-sided p-values of the paired t-test (NaN below MIN_SEEDS pairs, and for a zero
+    spread, which no test can judge)."""
+    mean, std, n = (np.asarray(v, dtype=float) for v in (mean, std, n))
+    se = std / np.sqrt(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 2 * t_cdf(-np.abs(mean / se), n - 1)
+    return np.where((n >= MIN_SEEDS) & (se > 0), p, np.nan)
+
+
 def paired_deltas(runs: pd.DataFrame, rows: str, metric: str, baseline: str,
                   ci: str = "t") -> pd.DataFrame:
     """Per (row, condition): the seed-paired difference to ``baseline``, summarised, with
-    the two-sided p-value of the paired t-test (NaN below MIN_SEEDS pairs)."""
+    the two-sided p-values of the paired t-test (``p``) and of the sign-flip permutation
+    test (``p_perm``), and a bootstrap 95% interval (``boot_lo``, ``boot_hi``, from 8
+    pairs: :mod:`.inference`)."""
+    from spp_lab.report.inference import bootstrap_ci, sign_flip_p
+
     long = paired_differences(runs, rows, metric, baseline)
+    cols = ["mean", "std", "n", "ci95", "p", "p_perm", "boot_lo", "boot_hi"]
     if long.empty:
-        return pd.DataFrame(columns=[rows, "condition", "mean", "std", "n", "ci95", "p"])
+        return pd.DataFrame(columns=[rows, "condition", *cols])
     grouped = long.groupby([rows, "condition"], sort=False, observed=True)["delta"]
     out = _summarise(grouped, ci).reset_index()
-    se = out["std"] / np.sqrt(out["n"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tstat = out["mean"] / se
-    p = 2 * t_cdf(-np.abs(tstat), out["n"] - 1)  # two-sided
-    out["p"] = np.where(out["n"] >= MIN_SEEDS, np.where(se > 0, p, np.where(
-        out["mean"] == 0, 1.0, 0.0)), np.nan)
+    out["p"] = paired_t_p(out["mean"], out["std"], out["n"])
+    values = [np.asarray(v, float) for v in grouped.agg(list)]
+    out["p_perm"] = [sign_flip_p(v) if len(v) >= 2 else np.nan for v in values]
+    boot = [bootstrap_ci(v) for v in values]
+    out["boot_lo"], out["boot_hi"] = [b[0] for b in boot], [b[1] for b in boot]
     return out
 
 

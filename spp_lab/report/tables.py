@@ -1,12 +1,15 @@
 """Comparison tables like the paper's Table 2: rows × conditions, cells ``mean (Δ)``.
 
-A cell reads ``34.98 ± 0.41 (−1.01 ± 0.30)``: the mean over seeds with its 95% CI, then the
+A cell reads ``34.98 ± 0.41 (−1.01 ± 0.30)*``: the mean over seeds with its 95% CI, then the
 seed-paired change against the baseline condition with its CI (negative = lower error).
 Below 3 seeds a cell lists its values instead, ``34.61 / 35.35 (−0.80 / −1.22), n=2``: no
-CI. Bold marks a row's best cell (lowest for an error or a loss) only where it is told
-apart: with 3 or more seeds in every cell, against each other cell of the row the
-seed-paired difference's CI excludes 0 (and is not a zero spread); a tie for the lowest is
-bold nowhere.
+CI. A star marks a change *different* from the baseline: its paired t-test's p-value,
+Holm-adjusted over the table's family of changes against the baseline (``report.
+correction: holm``; ``none``: as it is), is at most 0.05; ``tidy`` holds ``p``, ``p_adj``,
+the sign-flip ``p_perm`` and ``p_perm_adj``. Bold marks a row's lowest cell (an error, a
+loss) where it is different from every other cell of the row (paired t-tests against each,
+Holm-adjusted over the row's comparisons); a tie for the lowest, a zero spread or fewer
+than 3 seeds in a cell: bold nowhere.
 Writers: Markdown (and a plain :func:`markdown_table` helper), LaTeX (booktabs), HTML (a
 page with charset and style), and a tidy numeric CSV.
 """
@@ -16,10 +19,11 @@ from __future__ import annotations
 import html
 import math
 
+import numpy as np
 import pandas as pd
 
+from spp_lab.report.inference import ALPHA, holm
 from spp_lab.report.stats import MIN_SEEDS, cell_stats, paired_deltas, paired_differences
-from spp_lab.stopping import t975
 
 
 def _num(x: float, signed: bool = False) -> str:
@@ -28,8 +32,10 @@ def _num(x: float, signed: bool = False) -> str:
 
 
 def _cell(mean: float, ci: float, n: int, delta: pd.Series | None,
-          values: list[float] | None = None, deltas: list[float] | None = None) -> str:
-    """``mean ± ci (Δ ± ci)``; below MIN_SEEDS, the values themselves and n."""
+          values: list[float] | None = None, deltas: list[float] | None = None,
+          different: bool = False) -> str:
+    """``mean ± ci (Δ ± ci)``, starred where the change is different from the baseline;
+    below MIN_SEEDS, the values themselves and n."""
     few = n < MIN_SEEDS or math.isnan(ci)
     text = (" / ".join(_num(v) for v in values) if few and values else _num(mean)) + (
         "" if few else f" ± {ci:.2f}")
@@ -40,7 +46,7 @@ def _cell(mean: float, ci: float, n: int, delta: pd.Series | None,
             d = _num(delta["mean"], signed=True) + (
                 "" if delta["n"] < MIN_SEEDS or math.isnan(delta["ci95"])
                 else f" ± {delta['ci95']:.2f}")
-        text += f" ({d})"
+        text += f" ({d})" + ("*" if different else "")
     return text + (f", n={n}" if few else "")
 
 
@@ -54,40 +60,46 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def _resolved_best(done: pd.DataFrame, rows: str, metric: str, part: pd.DataFrame
-                   ) -> set:
+def _best(done: pd.DataFrame, rows: str, metric: str, part: pd.DataFrame,
+          correction: str) -> set:
     """The condition of one row to mark: the lowest mean, where it is one condition and
-    separated from every other one (paired CI excludes 0); none where two or more tie for
-    the lowest, or any cell has too few seeds."""
+    different from every other one of the row (each paired t-test's p, Holm-adjusted over
+    the row's comparisons, at most 0.05); none where two or more tie for the lowest, or a
+    cell has too few seeds."""
     low = part["mean"].min()
     best = set(part.loc[(part["mean"] - low).abs() <= 1e-9, "condition"])
     if (part["n"] < MIN_SEEDS).any() or len(part) < 2 or len(best) > 1:
         return set()  # too few seeds, or a tie: no cell is the row's best
-    row_value = part[rows].iloc[0]
-    mine = done[done[rows] == row_value]
-    ref = sorted(best, key=str)[0]
-    diffs = paired_differences(mine, rows, metric, ref)
-    for cond, d in diffs.groupby("condition", observed=True)["delta"]:
-        if cond in best:
-            continue
-        n = len(d)
-        if n < MIN_SEEDS:
-            return set()
-        half = float(t975(n - 1)) * d.std(ddof=1) / math.sqrt(n)
-        if not half > 0 or not d.mean() - half > 0:  # the other condition is not resolved as worse
-            return set()
-    return best
+    mine = done[done[rows] == part[rows].iloc[0]]
+    (ref,) = best
+    found = paired_deltas(mine, rows, metric, ref)
+    others = part[part["condition"] != ref]["condition"].astype(str).tolist()
+    if sorted(found["condition"].astype(str)) != sorted(others):
+        return set()  # a condition without a full pairing
+    p = holm(found["p"]) if correction == "holm" else found["p"].to_numpy(float)
+    return best if ((found["mean"] > 0).all() and (p <= ALPHA).all()) else set()
+
+
+def _family(tidy: pd.DataFrame, correction: str) -> pd.DataFrame:
+    """The changes against the baseline as one family: their p-values adjusted
+    (``p_adj``, ``p_perm_adj``) and which are different (``different``)."""
+    for raw, adj in (("p", "p_adj"), ("p_perm", "p_perm_adj")):
+        p = tidy[raw].to_numpy(float) if raw in tidy else np.full(len(tidy), np.nan)
+        tidy[adj] = holm(p) if correction == "holm" else p
+    tidy["different"] = tidy["p_adj"] <= ALPHA
+    return tidy
 
 
 def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str],
-               baseline: str | None, ci: str = "t") -> tuple[pd.DataFrame, pd.DataFrame]:
+               baseline: str | None, ci: str = "t", correction: str = "holm"
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(table of strings with a 'best' mask, tidy numbers) for finished runs."""
     done = runs[runs["finished"]] if "finished" in runs else runs
     tidy = cell_stats(done, [rows, "condition"], metric, ci)
     if baseline is not None:
         deltas = paired_deltas(done, rows, metric, baseline, ci).rename(columns={
             "mean": "delta", "std": "delta_std", "n": "delta_n", "ci95": "delta_ci95"})
-        tidy = tidy.merge(deltas, on=[rows, "condition"], how="left")
+        tidy = _family(tidy.merge(deltas, on=[rows, "condition"], how="left"), correction)
     tidy["is_baseline"] = tidy["condition"] == baseline
     tidy["condition"] = pd.Categorical(tidy["condition"].astype(str), conditions, ordered=True)
     if not isinstance(done[rows].dtype, pd.CategoricalDtype):
@@ -101,7 +113,7 @@ def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str]
         [rows, "condition"], observed=True)["delta"].agg(list) if baseline is not None
         else pd.Series(dtype=object))
     for row_value, part in tidy.groupby(rows, sort=False, observed=True):
-        marked = _resolved_best(done, rows, metric, part)
+        marked = _best(done, rows, metric, part, correction)
         for _, r in part.iterrows():
             d = None
             if baseline is not None and r["condition"] != baseline and not pd.isna(
@@ -110,7 +122,7 @@ def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str]
                                "n": r["delta_n"]})
             key = (row_value, r["condition"])
             cells[key] = _cell(r["mean"], r["ci95"], int(r["n"]), d, values.get(key),
-                               diffs.get(key))
+                               diffs.get(key), bool(r.get("different", False)))
             best[(row_value, r["condition"])] = r["condition"] in marked
     row_values = list(dict.fromkeys(tidy[rows]))
     cols = [c for c in conditions if (tidy["condition"] == c).any()]

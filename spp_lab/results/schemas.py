@@ -68,6 +68,9 @@ class ReportSpec(BaseModel):
         "t", description="95% CIs: Student t, or a percentile bootstrap of the mean")
     target: float = Field(1.0, gt=0, description="a change is resolved when its 95% CI is "
                           "within ±target (the metric's units); seeds.target, if given, wins")
+    correction: Literal["holm", "none"] = Field(
+        "holm", description="a change is different from the baseline where its paired "
+        "t-test's p, Holm-adjusted over the table's changes (holm) or not (none), is ≤ 0.05")
 
     @field_validator("interaction")
     @classmethod
