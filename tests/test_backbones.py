@@ -193,3 +193,21 @@ def test_each_architecture_gets_its_own_input_size_unless_one_is_given(tmp_path)
     assert {j.config.data.image_size for j in given} == {96}
     cut = expand(parse_experiment({**raw, "exclude": [{"data.image_size": 224}]}, "x"))
     assert [j.config.model.arch for j in cut] == ["zf5", "inception_v3"]
+
+
+def test_the_models_command_lists_names_and_says_what_each_is(tmp_path):
+    """A pattern lists the registered nets and both libraries' names; --info gives each
+    one's map at its input size and its weights, and a network with no conv map (a ViT
+    hybrid) a line saying so, remembered, not a traceback."""
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    names = spp_lab("models", "resnet18", cwd=tmp_path, env=env).stdout.split()
+    assert {"resnet18", "timm/resnet18", "timm/resnet18d"} <= set(names)
+    assert all("resnet18" in n for n in names)
+    for _ in range(2):  # measured, then read back from the cache
+        proc = spp_lab("models", "vit_small_resnet50d_s16", "--info", cwd=tmp_path, env=env)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert "not usable: gives no (C, h, w) conv map" in proc.stdout
+    line = spp_lab("models", "resnet18d", "--info", cwd=tmp_path, env=env).stdout
+    assert "512 channels, 224 px (7×7 map)" in line and "weights: ra2_in1k*" in line
+    proc = spp_lab("models", "no_such_net", cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and "no network name contains 'no_such_net'" in proc.stderr

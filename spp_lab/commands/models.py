@@ -27,13 +27,14 @@ def cmd_models(args) -> int:
 def _model_line(name: str) -> str:
     from spp_lab.models import arch_spec, catalog
 
-    spec = arch_spec(name)
-    if spec.source is None:
-        return f"{name:<28} registered here (CPU-sized switches: {', '.join(sorted(spec.options))})"
     try:
+        spec = arch_spec(name)
+        if spec.source is None:
+            return (f"{name:<28} registered here (CPU-sized switches: "
+                    f"{', '.join(sorted(spec.options))})")
         f = catalog.facts(name)
-    except ValueError as err:
-        return f"{name:<28} {str(err).split(name, 1)[-1].strip()}"
+    except ValueError as err:  # not a CNN: no conv map for a pyramid
+        return f"{name:<28} not usable: {str(err).split(name, 1)[-1].strip()}"
     weights = ", ".join(f"{t}{'*' if t == f['default'] else ''}" for t in f["weights"])
     return (f"{name:<28} {f['channels']} channels, {f['input_size']} px "
             f"({f['sides'][str(f['input_size'])]}×{f['sides'][str(f['input_size'])]} map), "

@@ -106,8 +106,13 @@ class _Cache:
         nets = self.data.setdefault("nets", {})
         if name not in nets:
             self.require()
-            nets[name] = self.source.describe(name)
+            try:
+                nets[name] = self.source.describe(name)
+            except ValueError as err:  # not a CNN (a ViT's tokens): remembered too
+                nets[name] = {"error": str(err)}
             self.save()
+        if "error" in nets[name]:
+            raise ValueError(nets[name]["error"])
         return nets[name]
 
     def sides(self, name: str, sides: list[int]) -> dict[int, int | None]:
