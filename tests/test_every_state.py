@@ -119,6 +119,11 @@ def test_tables_are_against_the_named_baseline_to_the_digit(every_state):
            "few seeds for a CI |" in text
     # the t-test calls it different, sign flips of 3 pairs cannot (p ≥ 0.25): said
     assert "- zf5, SPP single-size: different by the t-test but not by sign flips" in text
+    steps = text.split("## Step by step")[1].split("## ")[0]  # the same, as a step
+    assert "- zf5, no SPP − SPP single-size: different by the t-test but not by sign " \
+        "flips (adjusted p 0.038 and 0.250; with 3 pairs" in steps
+    assert "it disagrees with the t-test's verdict on 1 of 3 changes (listed under Seeds " \
+        "and precision) and 1 of 2 steps (listed under Step by step)" in text
     assert "Seeds: fixed (0, 1, 2, 3), no stopping rule" in text
     gains = pd.read_csv(every_state / "report/additive_gains.csv")
     assert gains.loc[gains["baseline"], "condition"].unique().tolist() == ["no SPP"]

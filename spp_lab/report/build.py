@@ -92,6 +92,8 @@ def _statistics(done: pd.DataFrame, spec, conditions: list[str], baseline: str,
                 rep.correction)
     md += precision.section(done, rep.rows, rep.metric, conditions, baseline, rule,
                             spec.seeds, rep.target, rep.correction)
+    stepped = step_frame(done, rep.rows, rep.metric, conditions, baseline, rep.ci,
+                         rep.correction)
     facts = methods.Facts(
         conditions=[c for c in conditions if (done["condition"] == c).any()],
         baseline=baseline, rows=rep.rows, metric=rep.metric, rule=rule,
@@ -99,7 +101,8 @@ def _statistics(done: pd.DataFrame, spec, conditions: list[str], baseline: str,
         correction=rep.correction,
         changes=precision.changes(done, rep.rows, rep.metric, baseline, rule, target,
                                   conditions, rep.correction),
-        steps=len(step_frame(done, rep.rows, rep.metric, conditions, baseline)),
+        steps=len(stepped), step_splits=int((stepped["different"] != stepped[
+            "perm_different"]).sum()) if len(stepped) else 0,
         runs=int(done[rep.metric].notna().sum()),
         far=len(precision.far_runs(done, rep.rows, rep.metric)))
     text = methods.paragraph(facts) if not facts.changes.empty else ""

@@ -28,6 +28,7 @@ class Facts:
     correction: str
     changes: pd.DataFrame  # spp_lab.report.precision.changes: p_adj, perm_different, ...
     steps: int  # changes in the family of steps
+    step_splits: int  # steps where the t-test and the sign flips disagree
     runs: int  # finished runs in the tables
     far: int  # of them, far from their cell
 
@@ -56,9 +57,11 @@ def _tests(f: Facts) -> str:
         how = "not adjusted for the table's other changes"
     n = sorted(set(f.changes["seeds"].astype(int)))
     split = int((f.changes["different"] != f.changes["perm_different"]).sum())
-    agree = ("it agrees with the t-test's verdict on every change" if not split else
-             f"it disagrees with the t-test's verdict on {split} of {len(f.changes)} "
-             "changes (listed under Seeds and precision)")
+    parts = ([f"{split} of {len(f.changes)} changes (listed under Seeds and precision)"]
+             if split else []) + ([f"{f.step_splits} of {f.steps} steps (listed under Step "
+                                   "by step)"] if f.step_splits else [])
+    agree = ("it agrees with the t-test's verdict on every change and step" if not parts
+             else "it disagrees with the t-test's verdict on " + " and ".join(parts))
     floor = (f"; with {n[0]} pairs it cannot go below p = {smallest_sign_flip_p(n[0]):.3g}"
              if n and smallest_sign_flip_p(n[0]) > 0.05 else "")
     return (f"A change is called different from {f.baseline} where its paired t-test's "

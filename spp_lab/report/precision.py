@@ -92,15 +92,17 @@ def far_runs(done: pd.DataFrame, rows: str, metric: str) -> pd.DataFrame:
     return out
 
 
-def disagreements(ch: pd.DataFrame, rows: str) -> list[str]:
-    """Where the t verdict and the sign-flip verdict differ, and what each assumes."""
+def disagreements(ch: pd.DataFrame, rows: str, what: str = "condition",
+                  pairs: str = "seeds") -> list[str]:
+    """Where the t verdict and the sign-flip verdict differ, and what each assumes
+    (``what``: the column naming the change, ``pairs``: its number of pairs)."""
     out = []
     for _, r in ch[ch["different"] != ch["perm_different"]].iterrows():
-        floor = smallest_sign_flip_p(int(r["seeds"]))
+        floor = smallest_sign_flip_p(int(r[pairs]))
         by = ("the t-test but not by sign flips" if r["different"] else
               "sign flips but not by the t-test")
-        out.append(f"- {r[rows]}, {r['condition']}: different by {by} (adjusted p {r['p_adj']:.3f}"
-                   f" and {r['p_perm_adj']:.3f}; with {int(r['seeds'])} pairs sign flips "
+        out.append(f"- {r[rows]}, {r[what]}: different by {by} (adjusted p {r['p_adj']:.3f}"
+                   f" and {r['p_perm_adj']:.3f}; with {int(r[pairs])} pairs sign flips "
                    f"cannot go below p = {floor:.3g})")
     if not out:
         return []

@@ -16,6 +16,7 @@ import pandas as pd
 
 from spp_lab.metrics import title
 from spp_lab.report.inference import ALPHA, fmt_p, holm
+from spp_lab.report.precision import disagreements
 from spp_lab.report.stats import MIN_SEEDS, paired_deltas
 from spp_lab.report.tables import markdown_table
 
@@ -35,6 +36,8 @@ def step_frame(done: pd.DataFrame, rows: str, metric: str, conditions: list[str]
     for raw, adj in (("p", "p_adj"), ("p_perm", "p_perm_adj")):
         p = frame[raw].to_numpy(float)
         frame[adj] = holm(p) if correction == "holm" else p
+    frame["different"] = frame["p_adj"] <= ALPHA
+    frame["perm_different"] = frame["p_perm_adj"] <= ALPHA
     if isinstance(done[rows].dtype, pd.CategoricalDtype):  # the file's row order, then steps
         rank = {v: i for i, v in enumerate(done[rows].cat.categories)}
         frame = frame.iloc[np.argsort(frame[rows].map(lambda v: rank.get(v, len(rank))),
@@ -71,4 +74,5 @@ def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
             f"(negative: lower): different where the paired t-test's p, {family}, is at "
             "most 0.05; the sign-flip permutation p beside it assumes no normality.", "",
             markdown_table([rows, "step", "change ± 95% CI", "pairs", "p (t, adjusted)",
-                            "p (sign flips)", "verdict"], body), ""]
+                            "p (sign flips)", "verdict"], body), "",
+            *disagreements(frame, rows, what="step", pairs="n")]
