@@ -26,11 +26,11 @@ run: $(STAMP)
 # minutes on 2 cores. Tests that bound a time bound CPU seconds, which the other process
 # cannot inflate.
 test: $(STAMP)
-	$(BIN)/ruff check spp_lab tests benchmarks
+	$(BIN)/ruff check spp_lab tests benchmarks ablations
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check spp_lab tests benchmarks
+	$(BIN)/ruff check spp_lab tests benchmarks ablations
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

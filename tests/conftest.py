@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from ablations.folders import write_faces, write_textures  # noqa: F401  (real folders)
+
 # `make mutate` runs the property tests once per mutant: fewer examples there.
 settings.register_profile("mutate", max_examples=8, deadline=None)
 _MUTMUT_DURATIONS: dict[str, float] = {}
@@ -131,41 +133,3 @@ def add_faults(root: Path) -> dict[str, Path]:
     truncated = first / "truncated.png"
     truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
     return {"truncated": truncated, "class": first}
-
-
-def write_faces(root: Path) -> Path:
-    """scikit-image's bundled LFW subset (25×25 grey crops: 100 faces, then 100 non-face
-    patches; real images nobody here made) as ``root/face`` and ``root/nonface`` PNGs."""
-    import numpy as np
-    from PIL import Image
-    from skimage.data import lfw_subset
-
-    for i, img in enumerate(lfw_subset()):
-        folder = root / ("face" if i < 100 else "nonface")
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray((img * 255).astype(np.uint8), "L").save(folder / f"{i % 100:03d}.png")
-    return root
-
-
-def write_textures(root: Path, per_class: int = 40, seed: int = 0) -> Path:
-    """Patches of scikit-image's bundled textures and scans (brick, grass, gravel, a page of
-    text) as a 4-class folder the way real folders come: sides of 24-160 px, aspect ratios
-    up to 1:5, JPEG and PNG, grey, RGB, RGBA and CMYK."""
-    import numpy as np
-    from PIL import Image
-    from skimage import data
-
-    rng = np.random.default_rng(seed)
-    for name in ("brick", "grass", "gravel", "page"):
-        src = getattr(data, name)()
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for k in range(per_class):
-            short = int(rng.integers(24, 96))
-            long = min(int(short * rng.uniform(1, 5)), 160, min(src.shape[:2]) - 1)
-            h, w = (short, long) if rng.random() < 0.5 else (long, short)
-            h, w = min(h, src.shape[0] - 1), min(w, src.shape[1] - 1)
-            top, left = rng.integers(0, src.shape[0] - h), rng.integers(0, src.shape[1] - w)
-            im = Image.fromarray(src[top:top + h, left:left + w]).convert("L")
-            mode, ext = [("L", "png"), ("RGB", "jpg"), ("RGBA", "png"), ("CMYK", "jpg")][k % 4]
-            im.convert(mode).save(root / name / f"{k:03d}.{ext}")
-    return root
