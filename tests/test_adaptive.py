@@ -112,3 +112,26 @@ def test_seed_rule_messages_name_the_key_the_value_and_what_is_allowed(tmp_path)
     (tmp_path / "r.yaml").write_text("name: r\nseeds: {target: 1}\n")
     sweep = spp_lab("export-sweep", "r.yaml", cwd=tmp_path)
     assert sweep.returncode == 2 and "a W&B sweep cannot decide between waves" in sweep.stderr
+
+
+def test_progress_counts_the_jobs_of_every_wave(tmp_path):
+    """A study's second wave adds to the count: never more done than jobs ("13/3 done")."""
+    import io
+
+    from spp_lab.runner.expand import expand
+    from spp_lab.runner.experiment import parse_experiment
+    from spp_lab.runner.progress import Progress
+
+    jobs = expand(parse_experiment({"name": "p", "base": {"output_dir": str(tmp_path)},
+                                    "conditions": {"a": {"model.head": "spp"}},
+                                    "seeds": [0, 1, 2]}, "p"))
+    out = io.StringIO()
+    progress = Progress(out, live=False)
+    for wave in (jobs[:2], jobs[2:]):
+        progress.start(wave)
+        for job in wave:
+            progress.begin(job, tmp_path)
+            progress.finish(job, "done")
+        progress.stop()
+    assert re.findall(r"\[(\d+)/(\d+) done", out.getvalue()) == [
+        ("1", "2"), ("2", "2"), ("3", "3")]

@@ -36,8 +36,11 @@ class Progress:
             print(text, file=self.stream, flush=True)
 
     def start(self, jobs: list) -> None:
-        self.total, self.t0 = len(jobs), time.time()
-        self.epochs_total = sum(j.config.train.epochs for j in jobs)
+        """A wave of ``jobs`` starts; a study's later waves add to the counts and the ETA."""
+        if not self.total:
+            self.t0 = time.time()
+        self.total += len(jobs)
+        self.epochs_total += sum(j.config.train.epochs for j in jobs)
         if self.live_mode and self.stream is not None:
             from rich.live import Live
 
