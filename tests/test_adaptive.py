@@ -80,8 +80,12 @@ def test_a_killed_study_continues_its_plan_and_retrains_nothing(tmp_path):
     assert "the grid now: 8 done" in redo.stdout and plan_file.read_bytes() == decided
     report = (tmp_path / "results/until/report/report.md").read_text()
     assert "Stopping rule: Stein two-stage (pilot 3 seeds" in report
+    assert "where the two-sided p-value of its paired t-test (Stein's: the pilot's SD, with 2 " \
+        "degrees of freedom), Holm-adjusted over the family of the table's 1 change against " \
+        "no SPP, is at most 0.05" in report  # two conditions: no steps
     # Stein's CI after 4 pairs: t(2) · pilot SD / √4, just within the target
     assert f"± {T2 * sd / 2:.2f} | " in report
+    assert re.search(rf"\(.\d+\.\d\d ± {T2 * sd / 2:.2f}\)\*? \|", report)  # the table too
     assert re.search(r"\| 4 \| [^|]+ \| [^|]+ \| resolved \(±", report)  # 4 seeds, 2 p's
 
 

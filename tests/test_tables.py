@@ -166,3 +166,50 @@ def test_student_t_quantiles_and_no_quantile_below_one_degree_of_freedom():
     q = t975([0, 1, 2, 30])
     assert q.dtype == float and math.isnan(q[0])
     assert q[1:].tolist() == pytest.approx([12.706204736, 4.302652730, 2.042272456])
+
+
+def test_under_a_seed_rule_the_changes_are_steins():
+    """Seeds 0-3 are the pilot, 4-5 were added: a change's interval is t(0.975, 3) · pilot
+    SD / √6 and its test Stein's t with 3 degrees of freedom, in the table, the tidy numbers
+    and every caller; a change missing a pilot seed keeps Student t over its pairs."""
+    from spp_lab.stopping import t975, t_cdf
+
+    base = [50.0, 52.0, 49.0, 51.0, 50.0, 53.0]
+    spp = [48.0, 51.5, 45.0, 50.0, 46.0, 52.5]  # deltas −2 −0.5 −4 −1 | −4 −0.5
+    rows = [{"arch": a, "condition": c, "seed": s, "err": v + (a == "b"), "finished": True}
+            for a in ("a", "b") for c, vals in (("no SPP", base), ("SPP", spp))
+            for s, v in enumerate(vals) if not (a == "b" and c == "SPP" and s == 1)]
+    df = pd.DataFrame(rows)
+    d = paired_deltas(df, "arch", "err", "no SPP", pilot=4).set_index("arch")
+    pilot = pd.Series([-2.0, -0.5, -4.0, -1.0])
+    mean = (-2 - 0.5 - 4 - 1 - 4 - 0.5) / 6
+    assert d.loc["a", "ci95"] == pytest.approx(t975(3) * pilot.std() / math.sqrt(6))
+    assert d.loc["a", "p"] == pytest.approx(2 * t_cdf(-abs(mean) * math.sqrt(6)
+                                                       / pilot.std(), 3))
+    student = paired_deltas(df, "arch", "err", "no SPP").set_index("arch")
+    assert d.loc["b", "ci95"] == student.loc["b", "ci95"]  # seed 1 missing: no pilot
+    assert student.loc["a", "ci95"] != pytest.approx(d.loc["a", "ci95"])
+    table, tidy = comparison(df, "arch", "err", ["no SPP", "SPP"], "no SPP", pilot=4)
+    half = t975(3) * pilot.std() / math.sqrt(6)
+    assert f"({mean:+.2f} ± {half:.2f})".replace("-", "−") in table.loc["a", "SPP"]
+    got = tidy[(tidy["arch"] == "a") & (tidy["condition"] == "SPP")]["delta_ci95"].item()
+    assert got == pytest.approx(half)
+
+
+def test_steps_leave_out_the_baseline_and_name_where_the_tests_disagree(tmp_path):
+    """Conditions A, base, B, C with base the baseline: A→base and base→B are the table's
+    changes already, so the one step is C − B; the t-test calls it different at 3 pairs
+    (p ≈ 0.001), sign flips cannot (p ≥ 0.25), and the section says so."""
+    from spp_lab.report.steps import step_frame, steps
+
+    vals = {"A": [9.0, 9.5, 10.0], "base": [10.0, 12.0, 11.0], "B": [10.0, 11.0, 12.0],
+            "C": [12.0, 13.1, 13.9]}
+    df = pd.DataFrame([{"arch": "a", "condition": c, "seed": s, "err": v}
+                       for c, vs in vals.items() for s, v in enumerate(vs)])
+    frame = step_frame(df, "arch", "err", list(vals), "base")
+    assert frame["step"].tolist() == ["C − B"] and frame["n"].tolist() == [3]
+    assert bool(frame["different"].item()) and not bool(frame["perm_different"].item())
+    md = "\n".join(steps(df, "arch", "err", list(vals), "base", tmp_path))
+    assert "| a | C − B | +2.00 ± 0.25 | 3 | < 0.001 | 0.250 | higher (different) |" in md
+    assert "- a, C − B: different by the t-test but not by sign flips (adjusted p < 0.001 " \
+        "and 0.250; with 3 pairs sign flips cannot go below p = 0.25)" in md

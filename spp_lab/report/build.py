@@ -66,7 +66,9 @@ def _sections(runs: pd.DataFrame, epochs: pd.DataFrame, spec, out: Path, paper: 
     conditions = list(runs["condition"].cat.categories)
     baseline = rep.baseline or conditions[0]
     tidy, stats_md = _statistics(done, spec, conditions, baseline, out)
-    md += stats_md + sections.test_views(done, rep.rows, conditions, baseline, out, rep.ci)
+    pilot = spec.seed_rule["min"] if spec.seed_rule else None
+    md += stats_md + sections.test_views(done, rep.rows, conditions, baseline, out, rep.ci,
+                                         pilot)
     md += sections.run_notes(done, rep.rows)
     md += sections.cost(done, rep.rows, out) + sections.gains_chart(tidy, rep.rows, out, charts)
     if mirrors_paper(conditions, rep.rows, baseline):
@@ -86,14 +88,15 @@ def _statistics(done: pd.DataFrame, spec, conditions: list[str], baseline: str,
     rep = spec.report
     rule = SeedRule.model_validate(spec.seed_rule) if spec.seed_rule else None
     target = rule.target if rule is not None else rep.target
+    pilot = rule.min if rule is not None else None
     tidy, md = sections.tables(done, rep.rows, rep.metric, conditions, baseline, out,
-                               rep.ci, rep.correction)
+                               rep.ci, rep.correction, pilot)
     md += steps(done, rep.rows, rep.metric, conditions, baseline, out, rep.ci,
-                rep.correction)
+                rep.correction, pilot)
     md += precision.section(done, rep.rows, rep.metric, conditions, baseline, rule,
                             spec.seeds, rep.target, rep.correction)
     stepped = step_frame(done, rep.rows, rep.metric, conditions, baseline, rep.ci,
-                         rep.correction)
+                         rep.correction, pilot)
     facts = methods.Facts(
         conditions=[c for c in conditions if (done["condition"] == c).any()],
         baseline=baseline, rows=rep.rows, metric=rep.metric, rule=rule,

@@ -12,6 +12,7 @@ import pandas as pd
 
 from spp_lab.metrics import title
 from spp_lab.report.inference import smallest_sign_flip_p
+from spp_lab.report.stats import MIN_SEEDS
 from spp_lab.stopping import SeedRule
 
 
@@ -50,12 +51,15 @@ def _seeds(f: Facts) -> str:
 def _tests(f: Facts) -> str:
     m = len(f.changes)
     if f.correction == "holm":
-        how = (f"Holm-adjusted over the family of the table's {m} changes against "
-               f"{f.baseline} (the {f.steps} steps between consecutive conditions form a "
-               "second family, adjusted alike)")
+        one = f.steps == 1
+        second = (f" (the {f.steps} step{'' if one else 's'} between consecutive conditions "
+                  f"form{'s' if one else ''} a second family, adjusted alike)"
+                  if f.steps else "")
+        how = (f"Holm-adjusted over the family of the table's {m} change{'' if m == 1 else 's'}"
+               f" against {f.baseline}{second}")
     else:
         how = "not adjusted for the table's other changes"
-    n = sorted(set(f.changes["seeds"].astype(int)))
+    n = sorted(s for s in set(f.changes["seeds"].astype(int)) if s >= MIN_SEEDS)  # tested
     split = int((f.changes["different"] != f.changes["perm_different"]).sum())
     parts = ([f"{split} of {len(f.changes)} changes (listed under Seeds and precision)"]
              if split else []) + ([f"{f.step_splits} of {f.steps} steps (listed under Step "
@@ -64,8 +68,10 @@ def _tests(f: Facts) -> str:
              else "it disagrees with the t-test's verdict on " + " and ".join(parts))
     floor = (f"; with {n[0]} pairs it cannot go below p = {smallest_sign_flip_p(n[0]):.3g}"
              if n and smallest_sign_flip_p(n[0]) > 0.05 else "")
-    return (f"A change is called different from {f.baseline} where its paired t-test's "
-            f"two-sided p-value, {how}, is at most 0.05. As a check that assumes no "
+    test = ("its paired t-test" if f.rule is None else "its paired t-test (Stein's: the "
+            f"pilot's SD, with {f.rule.min - 1} degrees of freedom)")
+    return (f"A change is called different from {f.baseline} where the two-sided p-value of "
+            f"{test}, {how}, is at most 0.05. As a check that assumes no "
             "normality, each change's exact sign-flip permutation p-value (all 2^n "
             f"assignments of signs to its n paired differences) is given beside it: {agree}"
             f"{floor}.")

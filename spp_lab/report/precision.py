@@ -51,7 +51,8 @@ def changes(done: pd.DataFrame, rows: str, metric: str, baseline: str,
     frame = pd.DataFrame(out)
     if frame.empty:
         return frame
-    tests = paired_deltas(done, rows, metric, baseline)[[rows, "condition", "p", "p_perm"]]
+    tests = paired_deltas(done, rows, metric, baseline, pilot=rule.min if rule else None)[
+        [rows, "condition", "p", "p_perm"]]
     frame = frame.merge(tests, on=[rows, "condition"], how="left")
     for raw, adj in (("p", "p_adj"), ("p_perm", "p_perm_adj")):
         p = frame[raw].to_numpy(float)
@@ -101,8 +102,8 @@ def disagreements(ch: pd.DataFrame, rows: str, what: str = "condition",
         floor = smallest_sign_flip_p(int(r[pairs]))
         by = ("the t-test but not by sign flips" if r["different"] else
               "sign flips but not by the t-test")
-        out.append(f"- {r[rows]}, {r[what]}: different by {by} (adjusted p {r['p_adj']:.3f}"
-                   f" and {r['p_perm_adj']:.3f}; with {int(r[pairs])} pairs sign flips "
+        out.append(f"- {r[rows]}, {r[what]}: different by {by} (adjusted p {fmt_p(r['p_adj'])}"
+                   f" and {fmt_p(r['p_perm_adj'])}; with {int(r[pairs])} pairs sign flips "
                    f"cannot go below p = {floor:.3g})")
     if not out:
         return []

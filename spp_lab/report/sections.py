@@ -35,8 +35,8 @@ def legend(baseline: str, changes: int, correction: str) -> str:
             "the row)")
 
 
-def tables(done, rows, metric, conditions, baseline, out, ci="t", correction="holm"
-           ) -> tuple[pd.DataFrame, list[str]]:
+def tables(done, rows, metric, conditions, baseline, out, ci="t", correction="holm",
+           pilot=None) -> tuple[pd.DataFrame, list[str]]:
     """The metric's table, and the top-5 table beside a top-1 one; returns the first's
     numbers and the Markdown."""
     top5 = top5_of(metric)
@@ -44,7 +44,7 @@ def tables(done, rows, metric, conditions, baseline, out, ci="t", correction="ho
     md, first = [], None
     ci_name = "bootstrap 95% CI" if ci == "bootstrap" else "95% CI"
     for m in metrics:
-        table, tidy = comparison(done, rows, m, conditions, baseline, ci, correction)
+        table, tidy = comparison(done, rows, m, conditions, baseline, ci, correction, pilot)
         first = tidy if first is None else first
         changes = int((tidy["delta"].notna() & ~tidy["is_baseline"]).sum()) if (
             "delta" in tidy) else 0
@@ -76,7 +76,7 @@ VIEW = re.compile(r"^test_(full|\d+)_top1_err$")
 
 
 def test_views(done: pd.DataFrame, rows: str, conditions: list[str], baseline: str,
-               out: Path, ci: str = "t") -> list[str]:
+               out: Path, ci: str = "t", pilot: int | None = None) -> list[str]:
     """A table per view of ``data.test_views`` (``test_full_top1_err``, ...), of the
     conditions whose head takes it; the others are named, with why."""
     md: list[str] = []
@@ -92,7 +92,7 @@ def test_views(done: pd.DataFrame, rows: str, conditions: list[str], baseline: s
             continue
         base = baseline if baseline in present else present[0]
         table, tidy = comparison(done[done["condition"].isin(present)], rows, col,
-                                 present, base, ci)
+                                 present, base, ci, pilot=pilot)
         cap = f"{title(col)}: mean ± 95% CI over seeds (change against {base})"
         md += [write_tables(table, tidy, out, f"table_{col}", cap), ""]
         if absent:

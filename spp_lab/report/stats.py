@@ -66,22 +66,40 @@ def paired_differences(runs: pd.DataFrame, rows: str, metric: str, baseline: str
     return delta.stack(future_stack=True).dropna().rename("delta").reset_index()
 
 
-def paired_t_p(mean: Any, std: Any, n: Any) -> np.ndarray:
+def paired_t_p(mean: Any, std: Any, n: Any, df: Any = None) -> np.ndarray:
     """Two-sided p-values of the paired t-test (NaN below MIN_SEEDS pairs, and for a zero
-    spread, which no test can judge)."""
+    spread, which no test can judge); ``df`` default n − 1."""
     mean, std, n = (np.asarray(v, dtype=float) for v in (mean, std, n))
+    df = n - 1 if df is None else np.asarray(df, dtype=float)
     se = std / np.sqrt(n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = 2 * t_cdf(-np.abs(mean / se), n - 1)
+        p = 2 * t_cdf(-np.abs(mean / se), df)
     return np.where((n >= MIN_SEEDS) & (se > 0), p, np.nan)
 
 
+def _stein(out: pd.DataFrame, long: pd.DataFrame, rows: str, pilot: int) -> pd.DataFrame:
+    """Under a seed rule whose pilot is seeds ``0 … pilot−1``: each change's interval and
+    p-value are Stein's, from the pilot's SD ``s0`` with ``pilot − 1`` degrees of freedom,
+    ``t_{0.975, pilot−1} · s0 / √n``; exact whatever number of seeds the pilot chose. A
+    change without its whole pilot keeps Student t."""
+    sd0 = long[long["seed"] < pilot].groupby([rows, "condition"], sort=False,
+                                             observed=True)["delta"].agg(["std", "count"])
+    sd0 = sd0[sd0["count"] == pilot]["std"].rename("sd0").reset_index()
+    out = out.merge(sd0, on=[rows, "condition"], how="left")
+    ok = out["sd0"].notna() & (out["n"] >= MIN_SEEDS)
+    half = t975(pilot - 1) * out["sd0"] / np.sqrt(out["n"])
+    p = paired_t_p(out["mean"], out["sd0"], out["n"], pilot - 1)
+    out.loc[ok, "ci95"], out.loc[ok, "p"] = half[ok], p[ok.to_numpy()]
+    return out.drop(columns="sd0")
+
+
 def paired_deltas(runs: pd.DataFrame, rows: str, metric: str, baseline: str,
-                  ci: str = "t") -> pd.DataFrame:
+                  ci: str = "t", pilot: int | None = None) -> pd.DataFrame:
     """Per (row, condition): the seed-paired difference to ``baseline``, summarised, with
     the two-sided p-values of the paired t-test (``p``) and of the sign-flip permutation
     test (``p_perm``), and a bootstrap 95% interval (``boot_lo``, ``boot_hi``, from 8
-    pairs: :mod:`.inference`)."""
+    pairs: :mod:`.inference`). ``pilot``: a seed rule's pilot seeds, whose SD gives
+    Stein's interval and test instead of Student t's (:func:`_stein`)."""
     from spp_lab.report.inference import bootstrap_ci, sign_flip_p
 
     long = paired_differences(runs, rows, metric, baseline)
@@ -91,6 +109,8 @@ def paired_deltas(runs: pd.DataFrame, rows: str, metric: str, baseline: str,
     grouped = long.groupby([rows, "condition"], sort=False, observed=True)["delta"]
     out = _summarise(grouped, ci).reset_index()
     out["p"] = paired_t_p(out["mean"], out["std"], out["n"])
+    if pilot and ci == "t":
+        out = _stein(out, long, rows, pilot)
     values = [np.asarray(v, float) for v in grouped.agg(list)]
     out["p_perm"] = [sign_flip_p(v) if len(v) >= 2 else np.nan for v in values]
     boot = [bootstrap_ci(v) for v in values]

@@ -3,8 +3,8 @@
 The paper reads Table 2 this way: does multi-size training add a gain on top of SPP? The
 steps are a family of their own: their p-values are Holm-adjusted over every step of the
 table (``report.correction``), and a step is *different* (lower or higher) where the
-adjusted p is at most 0.05. A step from the baseline is the comparison table's change
-already, so it is left out.
+adjusted p is at most 0.05. A step from or to the baseline is the comparison table's change
+already (to it: negated), so it is left out rather than counted twice.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ from spp_lab.report.tables import markdown_table
 
 
 def step_frame(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
-               baseline: str, ci: str = "t", correction: str = "holm") -> pd.DataFrame:
+               baseline: str, ci: str = "t", correction: str = "holm",
+               pilot: int | None = None) -> pd.DataFrame:
     """One row per (row value, step): the paired change and its p-values, adjusted over
     the family of steps."""
     present = [c for c in conditions if (done["condition"] == c).any()]
     parts = []
-    for prev, cond in [(a, b) for a, b in zip(present, present[1:]) if a != baseline]:
-        d = paired_deltas(done[done["condition"].isin([prev, cond])], rows, metric, prev, ci)
+    for prev, cond in [(a, b) for a, b in zip(present, present[1:]) if baseline not in (a, b)]:
+        d = paired_deltas(done[done["condition"].isin([prev, cond])], rows, metric, prev, ci,
+                          pilot)
         parts += [{**r.to_dict(), "step": f"{cond} − {prev}"} for _, r in d.iterrows()]
     frame = pd.DataFrame(parts)
     if frame.empty:
@@ -57,9 +59,10 @@ def verdict(r: pd.Series) -> str:
 
 
 def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
-          baseline: str, out: Path, ci: str = "t", correction: str = "holm") -> list[str]:
+          baseline: str, out: Path, ci: str = "t", correction: str = "holm",
+          pilot: int | None = None) -> list[str]:
     """The steps' table in the report, and ``steps.csv``."""
-    frame = step_frame(done, rows, metric, conditions, baseline, ci, correction)
+    frame = step_frame(done, rows, metric, conditions, baseline, ci, correction, pilot)
     if frame.empty:
         return []
     frame.round(4).to_csv(out / "steps.csv", index=False)
@@ -67,7 +70,7 @@ def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
         "" if r["n"] < MIN_SEEDS or pd.isna(r["ci95"]) else f" ± {r['ci95']:.2f}"),
         int(r["n"]), fmt_p(r["p_adj"]), fmt_p(r["p_perm"]), verdict(r)]
         for _, r in frame.iterrows()]
-    family = (f"Holm-adjusted over the {len(frame)} steps"
+    family = (f"Holm-adjusted over the {len(frame)} step{'s' if len(frame) != 1 else ''}"
               if correction == "holm" else "not adjusted")
     return ["## Step by step: each condition against the one before it", "",
             f"The change of {title(metric)} from each condition to the next, paired by seed "

@@ -61,7 +61,7 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
 
 
 def _best(done: pd.DataFrame, rows: str, metric: str, part: pd.DataFrame,
-          correction: str) -> set:
+          correction: str, pilot: int | None = None) -> set:
     """The condition of one row to mark: the lowest mean, where it is one condition and
     different from every other one of the row (each paired t-test's p, Holm-adjusted over
     the row's comparisons, at most 0.05); none where two or more tie for the lowest, or a
@@ -72,7 +72,7 @@ def _best(done: pd.DataFrame, rows: str, metric: str, part: pd.DataFrame,
         return set()  # too few seeds, or a tie: no cell is the row's best
     mine = done[done[rows] == part[rows].iloc[0]]
     (ref,) = best
-    found = paired_deltas(mine, rows, metric, ref)
+    found = paired_deltas(mine, rows, metric, ref, pilot=pilot)
     others = part[part["condition"] != ref]["condition"].astype(str).tolist()
     if sorted(found["condition"].astype(str)) != sorted(others):
         return set()  # a condition without a full pairing
@@ -91,13 +91,14 @@ def _family(tidy: pd.DataFrame, correction: str) -> pd.DataFrame:
 
 
 def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str],
-               baseline: str | None, ci: str = "t", correction: str = "holm"
-               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(table of strings with a 'best' mask, tidy numbers) for finished runs."""
+               baseline: str | None, ci: str = "t", correction: str = "holm",
+               pilot: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table of strings with a 'best' mask, tidy numbers) for finished runs; ``pilot``:
+    a seed rule's pilot seeds (the changes' intervals and tests are then Stein's)."""
     done = runs[runs["finished"]] if "finished" in runs else runs
     tidy = cell_stats(done, [rows, "condition"], metric, ci)
     if baseline is not None:
-        deltas = paired_deltas(done, rows, metric, baseline, ci).rename(columns={
+        deltas = paired_deltas(done, rows, metric, baseline, ci, pilot).rename(columns={
             "mean": "delta", "std": "delta_std", "n": "delta_n", "ci95": "delta_ci95"})
         tidy = _family(tidy.merge(deltas, on=[rows, "condition"], how="left"), correction)
     tidy["is_baseline"] = tidy["condition"] == baseline
@@ -113,7 +114,7 @@ def comparison(runs: pd.DataFrame, rows: str, metric: str, conditions: list[str]
         [rows, "condition"], observed=True)["delta"].agg(list) if baseline is not None
         else pd.Series(dtype=object))
     for row_value, part in tidy.groupby(rows, sort=False, observed=True):
-        marked = _best(done, rows, metric, part, correction)
+        marked = _best(done, rows, metric, part, correction, pilot)
         for _, r in part.iterrows():
             d = None
             if baseline is not None and r["condition"] != baseline and not pd.isna(
