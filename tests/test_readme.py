@@ -41,11 +41,26 @@ def test_the_readme_is_a_users_document():
         assert name in sub.choices or name == "COMMAND", name
 
 
+def test_the_one_result_is_the_published_report():
+    """The README's table is the table of the report it links, cell for cell."""
+    table = (ROOT / "docs/results/table2-mini/table_test_top1_err.md").read_text().strip()
+    assert table in README
+    assert "docs/results/table2-mini/report.md" in README
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    """A user's folder: the experiment files, an image folder, and the smoke results of two
-    jobs of the default experiment (for the commands that read results)."""
+    """A user's folder: the experiment files, an image folder, ResNet-50 weights where
+    torchvision caches them (its own random init, as a download would name it), and the
+    smoke results of two jobs of the default experiment (for the commands that read
+    results)."""
+    import torch
+    import torchvision
+
     home = tmp_path_factory.mktemp("home")
+    hub = home / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    torch.save(torchvision.models.resnet50().state_dict(), hub / "resnet50-11ad3fa6.pth")
     shutil.copy(ROOT / "experiments.yaml", home)
     shutil.copytree(ROOT / "ablations", home / "ablations")
     write_digits(home / "digits", per_class=12, classes=(1, 4, 7))
@@ -70,7 +85,7 @@ def _as_run(line: str) -> list[str]:
 @pytest.mark.parametrize("line", [c for c in SH if c.startswith("spp-lab ")])
 def test_each_readme_command_runs(line, home):
     args = _as_run(line)
-    proc = spp_lab(*args, cwd=home, timeout=600)
+    proc = spp_lab(*args, cwd=home, timeout=600, env={"TORCH_HOME": str(home / "torch")})
     assert proc.returncode == 0, f"{line}\n{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}"
     assert "Traceback" not in proc.stderr
 
