@@ -140,6 +140,9 @@ def _score_test(trainer: pl.Trainer, model: SPPClassifier, dm: SPPDataModule,
             _note(notes, diagnose.view_note(view, cfg.model.head, cfg.data.image_size))
             continue
         loader = dm.test_dataloader() if view is None else dm.test_view_loader(view)
+        for logger in trainer.loggers:  # W&B: test_full/top1_err beside test/top1_err
+            if hasattr(logger, "test_view"):
+                logger.test_view = view
         trainer.test(model, dataloaders=loader, verbose=False)
         m = trainer.callback_metrics
         out |= {prefix + k: float(m[f"test/{k}"]) for k in keys if f"test/{k}" in m}

@@ -19,6 +19,7 @@ class SafeWandbLogger(WandbLogger):
         super().__init__(*args, **kwargs)
         self._wandb_init.pop("anonymous", None)  # wandb warns that it has no effect
         self._broken, self._step = False, 0
+        self.test_view: str | int | None = None  # set while a test view is scored
 
     def _guard(self, fn, *args, **kwargs):
         if self._broken:
@@ -37,8 +38,13 @@ class SafeWandbLogger(WandbLogger):
         epoch's training metrics at its last step, after the validation metrics at the
         next: they join that row (W&B ignores a step lower than one logged), so each
         epoch's row holds both. Epochs count from 1; the test, after the last epoch,
-        carries that epoch."""
-        if "epoch" in metrics and not any(k.startswith("test/") for k in metrics):
+        carries that epoch. A test view's metrics are ``test_<view>/...`` (``test_full/``),
+        so they do not overwrite the standard test's."""
+        test = any(k.startswith("test/") for k in metrics)
+        if test and self.test_view is not None:
+            metrics = {(f"test_{self.test_view}/" + k[5:] if k.startswith("test/") else k): v
+                       for k, v in metrics.items()}
+        if "epoch" in metrics and not test:
             metrics = {**metrics, "epoch": metrics["epoch"] + 1}  # Lightning's from 0
         if step is not None:
             step = self._step = max(int(step), self._step)

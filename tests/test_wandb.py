@@ -174,12 +174,14 @@ W_KEYS = {"train_loss": "train/loss_epoch", "lr": "lr", "train_img_per_s": "trai
 
 def test_wandb_holds_every_history_column_at_its_epoch(tmp_path, wandb_env):
     """Read back from the offline files, each job's W&B run has every column of its
-    history.csv at that epoch, the same numbers, and its test metrics at the last epoch;
-    no log has a W&B step warning (Lightning logs an epoch's training metrics at a step
-    below its validation metrics', which W&B drops)."""
+    history.csv at that epoch, the same numbers, and its test metrics at the last epoch,
+    a test view's under its own name (test_24/); no log has a W&B step warning
+    (Lightning logs an epoch's training metrics at a step below its validation metrics',
+    which W&B drops)."""
     path = with_mode(experiment(tmp_path, n=96, epochs=3, extra=""), "offline")
     data = yaml.safe_load(path.read_text())
     data["base"]["data"]["num_test"], data["grid"]["model.arch"] = 32, ["zf5"]
+    data["base"]["data"]["test_views"] = [24]
     path.write_text(yaml.safe_dump(data))
     proc = spp_lab("run", str(path), "--no-report", env=wandb_env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -199,7 +201,13 @@ def test_wandb_holds_every_history_column_at_its_epoch(tmp_path, wandb_env):
                     continue
                 key = W_KEYS.get(col, col.replace("_", "/", 1))
                 assert got.get(key) == pytest.approx(float(value)), (rid, row["epoch"], col)
-        assert "test/top1_err" in by_epoch[3]
+        test = json.loads((root / "runs" / rid / "metrics.json").read_text())["test"]
+        assert by_epoch[3]["test/top1_err"] == pytest.approx(test["test_top1_err"])
+        if test["test_24_top1_err"] is not None:  # the SPP head takes 24-px crops
+            assert by_epoch[3]["test_24/top1_err"] == pytest.approx(test["test_24_top1_err"])
+            assert by_epoch[3]["test_24/loss"] == pytest.approx(test["test_24_loss"])
+        else:
+            assert not any(k.startswith("test_24") for k in by_epoch[3])
         assert "Tried to log to step" not in (root / "runs" / rid / "log.txt").read_text()
 
 
