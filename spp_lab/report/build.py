@@ -91,19 +91,20 @@ def _statistics(done: pd.DataFrame, spec, conditions: list[str], baseline: str,
     pilot = rule.min if rule is not None else None
     tidy, md = sections.tables(done, rep.rows, rep.metric, conditions, baseline, out,
                                rep.ci, rep.correction, pilot)
-    md += steps(done, rep.rows, rep.metric, conditions, baseline, out, rep.ci,
-                rep.correction, pilot)
-    md += precision.section(done, rep.rows, rep.metric, conditions, baseline, rule,
-                            spec.seeds, rep.target, rep.correction)
     stepped = step_frame(done, rep.rows, rep.metric, conditions, baseline, rep.ci,
                          rep.correction, pilot)
+    md += steps(done, rep.rows, rep.metric, conditions, baseline, out, rep.ci,
+                rep.correction, pilot, frame=stepped)
+    ch = precision.changes(done, rep.rows, rep.metric, baseline, rule, target, conditions,
+                           rep.correction)
+    md += precision.section(done, rep.rows, rep.metric, conditions, baseline, rule,
+                            spec.seeds, rep.target, rep.correction, ch=ch)
     facts = methods.Facts(
         conditions=[c for c in conditions if (done["condition"] == c).any()],
         baseline=baseline, rows=rep.rows, metric=rep.metric, rule=rule,
         seeds=spec.seeds or sorted(int(s) for s in done["seed"].dropna().unique()),
         correction=rep.correction,
-        changes=precision.changes(done, rep.rows, rep.metric, baseline, rule, target,
-                                  conditions, rep.correction),
+        changes=ch,
         steps=len(stepped), step_splits=int((stepped["different"] != stepped[
             "perm_different"]).sum()) if len(stepped) else 0,
         runs=int(done[rep.metric].notna().sum()),

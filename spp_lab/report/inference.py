@@ -61,8 +61,9 @@ def sign_flip_p(d: np.ndarray | list[float], seed: int = 0) -> float:
         bits = (np.arange(2 ** n)[:, None] >> np.arange(n)) & 1
         means = np.abs((1 - 2 * bits) @ d) / n
         return float(np.mean(means >= observed * (1 - 1e-12) - 1e-15))
-    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(SAMPLED, n))
-    means = np.abs(signs @ d) / n
+    raw = np.random.default_rng(seed).bit_generator.random_raw((SAMPLED, (n + 63) // 64))
+    plus = np.unpackbits(raw.view(np.uint8), axis=1, count=n)  # a fair bit per sign
+    means = np.abs(2 * (plus @ d) - d.sum()) / n  # Σ ±d = 2·Σ(d where +) − Σd
     return float((1 + np.sum(means >= observed * (1 - 1e-12) - 1e-15)) / (SAMPLED + 1))
 
 

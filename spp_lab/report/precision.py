@@ -115,10 +115,11 @@ def disagreements(ch: pd.DataFrame, rows: str, what: str = "condition",
 
 def section(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
             baseline: str, rule: SeedRule | None, seeds: list[int], target: float,
-            correction: str = "holm") -> list[str]:
-    """The report's "Seeds and precision" section."""
+            correction: str = "holm", ch: pd.DataFrame | None = None) -> list[str]:
+    """The report's "Seeds and precision" section (``ch``: :func:`changes`, if computed)."""
     target = rule.target if rule is not None else target
-    ch = changes(done, rows, metric, baseline, rule, target, conditions, correction)
+    if ch is None:
+        ch = changes(done, rows, metric, baseline, rule, target, conditions, correction)
     if ch.empty:
         return []
     how = (f"Stopping rule: {rule.text()}: each cell ran {rule.min} pilot seeds and then the "

@@ -94,12 +94,14 @@ def _stein(out: pd.DataFrame, long: pd.DataFrame, rows: str, pilot: int) -> pd.D
 
 
 def paired_deltas(runs: pd.DataFrame, rows: str, metric: str, baseline: str,
-                  ci: str = "t", pilot: int | None = None) -> pd.DataFrame:
+                  ci: str = "t", pilot: int | None = None, tests: bool = True
+                  ) -> pd.DataFrame:
     """Per (row, condition): the seed-paired difference to ``baseline``, summarised, with
     the two-sided p-values of the paired t-test (``p``) and of the sign-flip permutation
     test (``p_perm``), and a bootstrap 95% interval (``boot_lo``, ``boot_hi``, from 8
     pairs: :mod:`.inference`). ``pilot``: a seed rule's pilot seeds, whose SD gives
-    Stein's interval and test instead of Student t's (:func:`_stein`)."""
+    Stein's interval and test instead of Student t's (:func:`_stein`); ``tests=False``: the
+    t-test only (no sign flips or bootstrap: NaN), for callers that read ``p`` alone."""
     from spp_lab.report.inference import bootstrap_ci, sign_flip_p
 
     long = paired_differences(runs, rows, metric, baseline)
@@ -111,7 +113,7 @@ def paired_deltas(runs: pd.DataFrame, rows: str, metric: str, baseline: str,
     out["p"] = paired_t_p(out["mean"], out["std"], out["n"])
     if pilot and ci == "t":
         out = _stein(out, long, rows, pilot)
-    values = [np.asarray(v, float) for v in grouped.agg(list)]
+    values = [np.asarray(v, float) for v in grouped.agg(list)] if tests else [[]] * len(out)
     out["p_perm"] = [sign_flip_p(v) if len(v) >= 2 else np.nan for v in values]
     boot = [bootstrap_ci(v) for v in values]
     out["boot_lo"], out["boot_hi"] = [b[0] for b in boot], [b[1] for b in boot]

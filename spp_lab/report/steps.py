@@ -60,9 +60,11 @@ def verdict(r: pd.Series) -> str:
 
 def steps(done: pd.DataFrame, rows: str, metric: str, conditions: list[str],
           baseline: str, out: Path, ci: str = "t", correction: str = "holm",
-          pilot: int | None = None) -> list[str]:
-    """The steps' table in the report, and ``steps.csv``."""
-    frame = step_frame(done, rows, metric, conditions, baseline, ci, correction, pilot)
+          pilot: int | None = None, frame: pd.DataFrame | None = None) -> list[str]:
+    """The steps' table in the report, and ``steps.csv`` (``frame``: :func:`step_frame`,
+    if computed)."""
+    if frame is None:
+        frame = step_frame(done, rows, metric, conditions, baseline, ci, correction, pilot)
     if frame.empty:
         return []
     frame.round(4).to_csv(out / "steps.csv", index=False)
