@@ -18,6 +18,8 @@ bootstrap interval.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 ALPHA = 0.05
@@ -51,8 +53,15 @@ def smallest_sign_flip_p(n: int) -> float:
 
 
 def sign_flip_p(d: np.ndarray | list[float], seed: int = 0) -> float:
-    """The sign-flip permutation p-value of the paired differences ``d`` (NaN for none)."""
+    """The sign-flip permutation p-value of the paired differences ``d`` (NaN for none);
+    a report asks for the same differences from several sections: computed once."""
     d = np.asarray(d, dtype=float)
+    return _sign_flip_p(d.tobytes(), seed)
+
+
+@functools.lru_cache(maxsize=256)
+def _sign_flip_p(data: bytes, seed: int) -> float:
+    d = np.frombuffer(data, dtype=float)
     n = len(d)
     if n == 0 or not np.isfinite(d).all():
         return float("nan")
@@ -69,8 +78,13 @@ def sign_flip_p(d: np.ndarray | list[float], seed: int = 0) -> float:
 
 def bootstrap_ci(d: np.ndarray | list[float], seed: int = 0) -> tuple[float, float]:
     """The 95% percentile bootstrap interval of the mean of ``d`` (NaN, NaN below
-    :data:`BOOT_MIN` pairs)."""
-    d = np.asarray(d, dtype=float)
+    :data:`BOOT_MIN` pairs); computed once per distinct ``d``, as :func:`sign_flip_p`."""
+    return _bootstrap_ci(np.asarray(d, dtype=float).tobytes(), seed)
+
+
+@functools.lru_cache(maxsize=256)
+def _bootstrap_ci(data: bytes, seed: int) -> tuple[float, float]:
+    d = np.frombuffer(data, dtype=float)
     if len(d) < BOOT_MIN or not np.isfinite(d).all():
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
