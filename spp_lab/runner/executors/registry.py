@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel
 
 from spp_lab.registry import Registry
 from spp_lab.schema import StrictModel
+
+if TYPE_CHECKING:
+    from spp_lab.runner.executors.base import Executor
+
+E = TypeVar("E")
 
 SHORTHAND = {"shorthand": True}  # json_schema_extra of a field that is also a flag
 
@@ -22,7 +27,7 @@ class NoSettings(StrictModel):
 @dataclass(frozen=True)
 class ExecutorSpec:
     name: str
-    cls: Any
+    cls: Callable[..., Executor]  # built with the run's options and its settings
     settings: type[BaseModel]
 
     def shorthands(self) -> list[str]:
@@ -35,9 +40,9 @@ _EXECUTORS: Registry[ExecutorSpec] = Registry("executor")
 
 
 def register_executor(name: str, settings: type[BaseModel] = NoSettings
-                      ) -> Callable[[Any], Any]:
+                      ) -> Callable[[E], E]:
     """Class decorator: run jobs with ``--executor NAME``, configured by ``settings``."""
-    def add(cls: Any) -> Any:
+    def add(cls: E) -> E:
         taken = {k: s.name for s in _EXECUTORS.values() for k in s.shorthands()}
         spec = ExecutorSpec(name, cls, settings)
         clash = [f"{k!r} (of {taken[k]})" for k in spec.shorthands() if k in taken]
@@ -56,7 +61,7 @@ def executor_spec(name: str) -> ExecutorSpec:
     return _EXECUTORS.lookup(name)
 
 
-def get_executor(name: str) -> Any:
+def get_executor(name: str) -> Callable[..., Executor]:
     return _EXECUTORS.lookup(name).cls
 
 
