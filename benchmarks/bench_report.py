@@ -2,7 +2,7 @@
 finished run as the runner leaves it. About 3 minutes, half of it writing the fixture.
 
 Each figure is the median of 3 fresh interpreters: ``write_report`` alone, its imports
-done first (what earlier rounds timed), alternating with the whole ``spp-lab report``
+done first (the figure of benchmarks/README.md), alternating with the whole ``spp-lab report``
 command; then the baseline on the same folders: one process reading ``config.yaml`` (as
 for folders written before ``config.json``, or on a machine with one CPU).
 
