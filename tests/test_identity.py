@@ -302,3 +302,25 @@ def test_weights_file_is_hashed_by_its_content_not_its_path(tmp_path):
 
     tree = identity(resolve_auto(build_config({"model": {"weights": str(a)}}), CPU))
     assert tree["model"]["weights"].startswith("sha256:") and str(tmp_path) not in str(tree)
+
+
+def test_the_weights_are_part_of_the_run_id(tmp_path):
+    """A pretrained run is never mistaken for a scratch one: the resolved tag is hashed
+    (true and its default tag are one run, another tag another), and a weights file by its
+    content (moved: the same run; changed by one value: another)."""
+    import torch
+
+    net = {"arch": "resnet50"}
+    scratch = rid({"model": net})
+    default = rid({"model": {**net, "pretrained": True}})
+    assert default == rid({"model": {**net, "pretrained": "IMAGENET1K_V2"}})
+    assert len({scratch, default, rid({"model": {**net, "pretrained": "IMAGENET1K_V1"}})}) == 3
+    a, b = tmp_path / "a.pt", tmp_path / "moved" / "b.pt"
+    b.parent.mkdir()
+    torch.save({"w": torch.zeros(3)}, a)
+    b.write_bytes(a.read_bytes())
+    zf5 = {"arch": "zf5"}
+    with_a = rid({"model": {**zf5, "weights": str(a)}})
+    assert with_a == rid({"model": {**zf5, "weights": str(b)}}) != rid({"model": zf5})
+    torch.save({"w": torch.tensor([0.0, 0.0, 1e-6])}, b)
+    assert rid({"model": {**zf5, "weights": str(b)}}) != with_a
