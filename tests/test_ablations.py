@@ -73,3 +73,19 @@ def test_the_gpu_study_runs_with_smoke(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     statuses = [json.loads(p.read_text()) for p in tmp_path.glob("*/runs/*/status.json")]
     assert len(statuses) == 4 and all(s["state"] == "done" for s in statuses)
+
+
+@pytest.mark.parametrize("name", ["finetune_folder.yaml", "finetune_textures.yaml"])
+def test_the_finetuning_recipes_list_their_jobs(tmp_path, name):
+    """ls on a recipe for your own folder, before the folder or the weights exist: every
+    job of its pilot (3 conditions × the pilot seeds), and warnings that say what is
+    missing and where, not errors (the data and weights live where the jobs run)."""
+    proc = spp_lab("ls", str(ROOT / "ablations" / name), cwd=tmp_path,
+                   env={"TORCH_HOME": str(tmp_path / "torch"), "SPP_LAB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    pilot = 3 if name == "finetune_folder.yaml" else 4
+    assert f"{3 * pilot} jobs · {3 * pilot} new" in proc.stdout
+    assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+    if name == "finetune_folder.yaml":
+        assert "fetch https://download.pytorch.org/models/resnet50-11ad3fa6.pth and put it " \
+            f"at {tmp_path / 'torch/hub/checkpoints/resnet50-11ad3fa6.pth'}" in proc.stderr
