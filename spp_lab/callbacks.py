@@ -38,6 +38,7 @@ class History(Callback):
         self.rows: list[dict[str, Any]] = []
         self._t0 = self._train_time = 0.0
         self._images, self._sizes = 0, set()
+        self.attempt = {"epochs": 0, "batches": 0}  # trained by this process (a resume: fewer)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": self.rows}
@@ -63,6 +64,7 @@ class History(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._images += len(batch[1])
+        self.attempt["batches"] += 1
         self._sizes.add(pl_module.train_size(batch_idx))
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
@@ -86,6 +88,7 @@ class History(Callback):
                 raise Diverged(f"{key.replace('_', ' ')} became non-finite ({row[key]}) "
                                f"by epoch {row['epoch']}")
         self.rows = self.rows[: row["epoch"] - 1] + [row]
+        self.attempt["epochs"] += 1
         self.run.write_history(self.rows)
         for lg in trainer.loggers:  # what Lightning does not log itself, in the epoch's row
             lg.log_metrics({"lr": row["lr"], "train/img_per_s": row["train_img_per_s"],

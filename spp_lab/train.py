@@ -245,6 +245,7 @@ def train_run(cfg: RunConfig, out: Path, on_epoch: Callable[[dict], None] | None
     _note(notes, diagnose.learning_note(history.rows, dm.num_classes))
     metrics = summarize(history.rows, model, time.perf_counter() - t0) | {
         "notes": notes, "cpu_time_s": time.process_time() - cpu0,  # all this process' threads
+        "this_attempt": history.attempt,  # epochs and batches trained by the last attempt
         "data": dm.counts, "classes": list(dm.classes),  # the labels, for the exported model
         "input": {"size": cfg.data.image_size, "mean": model.hparams["input_mean"],
                   "std": model.hparams["input_std"]},  # RGB in [0, 1]
