@@ -22,9 +22,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/spp-lab run $(EXP)
 
-# Two pytest processes (pytest-xdist; worksteal evens out the long tests): 10 to 12
-# minutes on 2 cores. Tests that bound a time bound CPU seconds, which the other process
-# cannot inflate.
+# Two pytest processes (pytest-xdist; worksteal evens out the long tests): 7 to 12
+# minutes on a 2-core Xeon, depending on the machine's load. No test bounds wall time;
+# see docs/reliability.md.
 test: $(STAMP)
 	$(BIN)/ruff check spp_lab tests benchmarks ablations
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal tests

@@ -79,8 +79,13 @@ def _log_tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+_ENTRY_CPU_S: float | None = None  # the job process's CPU seconds when run_job began
+
+
 def run_job(spec: dict[str, Any]) -> None:
     """Entry point of a local job process: log to the run folder, watch the runner, run."""
+    global _ENTRY_CPU_S
+    _ENTRY_CPU_S = time.process_time()  # warm (forked with torch loaded): ~0; cold: imports
     if spec.get("runner_pid"):
         _die_with_runner(spec["runner_pid"])
     stop_on_signals()
@@ -160,8 +165,9 @@ def _run_locked(spec: dict[str, Any], run: RunFolder,
         write_json(run.progress, {"epoch": 0, "epochs": cfg.train.epochs, "time": time.time()})
         metrics = train_run(
             cfg, run.path, on_epoch=on_epoch, condition=spec["condition"],
-            first_step=lambda: write_json(run.first_step, {
-                "time": time.time(), "cpu_s": time.process_time()}),  # this process's CPU
+            first_step=lambda: write_json(run.first_step, {  # this process's CPU seconds
+                "time": time.time(), "cpu_s": time.process_time(), "cpu_s_at_entry":
+                _ENTRY_CPU_S}),
             wandb_extra={"experiment_file": spec.get("source"),
                          "git_commit": prev.get("git_commit")})
     except BaseException as err:  # noqa: BLE001  (a job's failure must not reach the runner)
