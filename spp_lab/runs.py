@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -160,7 +161,8 @@ def git_commit(cwd: str | Path = ".") -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    """Host, Python and package versions, read without importing them."""
+    """Host, Python and package versions (read without importing them), and the process's
+    nice value (a job at a high one gets little CPU on a busy node)."""
     versions = {}
     for pkg in ("spp-lab", "torch", "torchvision", "pytorch-lightning", "wandb", "pydantic"):
         try:
@@ -169,7 +171,7 @@ def environment() -> dict[str, Any]:
             versions[pkg] = None
     return {"host": socket.gethostname(), "python": platform.python_version(),
             "platform": platform.platform(), "cpu": cpu_model(), "git_commit": git_commit(),
-            "versions": versions}
+            "versions": versions, "nice": os.nice(0) if hasattr(os, "nice") else None}
 
 
 def cpu_model() -> str:

@@ -239,6 +239,8 @@ def test_ray_executor_on_a_local_instance_retries_a_lost_worker(tmp_path):
     watcher.join(timeout=5)
     status = _retried_once_then_done(tmp_path, proc)
     assert all((tmp_path / "results/g/runs" / rid / "metrics.json").exists() for rid in status)
+    # Ray starts workers at nice 15, where any other work on the node starves a job.
+    assert {s["nice"] for s in status.values()} == {0}
 
 
 def test_slurm_executor_through_submitit_retries_and_resumes(tmp_path):

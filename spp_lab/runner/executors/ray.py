@@ -20,6 +20,11 @@ from spp_lab.runner.job import Job
 from spp_lab.runner.progress import Progress
 from spp_lab.schema import StrictModel
 
+# Ray starts its workers at nice 15, so that its own processes stay responsive; a training
+# job is the work itself, and at nice 15 any other process on the node (a second user's
+# job, a build) takes nearly all of its CPU. Ray's job supervisor resets it the same way.
+WORKER_NICENESS = "RAY_worker_niceness"
+
 
 class RaySettings(StrictModel):
     """The ``ray:`` section, ``--ray KEY=VALUE``."""
@@ -75,8 +80,9 @@ class RayExecutor(RemoteExecutor):
         gpus = self.gpus if self.gpus is not None else (
             1 if ray.cluster_resources().get("GPU", 0) else 0)
         self._ray = ray
-        self._task = ray.remote(logged_execute).options(num_cpus=self.threads, num_gpus=gpus,
-                                                         max_retries=0)
+        self._task = ray.remote(logged_execute).options(
+            num_cpus=self.threads, num_gpus=gpus, max_retries=0,
+            runtime_env={"env_vars": {WORKER_NICENESS: "0"}})
 
     def _submit(self, spec: dict[str, Any]) -> Any:
         return self._task.remote(spec)
