@@ -22,9 +22,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/spp-lab run $(EXP)
 
-# Two pytest processes (pytest-xdist; worksteal evens out the long tests): 7 to 12
-# minutes on a 2-core Xeon, depending on the machine's load. No test bounds wall time;
-# see docs/reliability.md.
+# Two pytest processes (pytest-xdist; worksteal evens out the long tests): 7 to 14
+# minutes on 2-core Xeons (2026-12-05; the same suite's CPU time varied by 1.4x between
+# runs). No test bounds wall time; see docs/reliability.md.
 test: $(STAMP)
 	$(BIN)/ruff check spp_lab tests benchmarks ablations
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal tests
